@@ -1,0 +1,1 @@
+"""siibrad.catalog layer (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""siibrad.features layer (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""siibrad.maps layer (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""siibrad.methods layer (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""siibrad.rpc layer (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""siibrad.store layer (see docs/ARCHITECTURE.md)."""

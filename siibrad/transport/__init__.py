@@ -1,0 +1,1 @@
+"""siibrad.transport layer (see docs/ARCHITECTURE.md)."""
