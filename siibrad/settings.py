@@ -44,6 +44,7 @@ class Settings:
     read_timeout_s: float = 60.0
     fetch_retries: int = 3
     max_download_bytes: int = 8 * 1024**3
+    download_cache_max_bytes: int = 20 * 1024**3
     ebrains_token: str | None = field(default=None, repr=False)
     idle_timeout_s: float = 0.0
     memory_budget_bytes: int = 1536 * 1024**2
@@ -70,6 +71,7 @@ class Settings:
             read_timeout_s=_float(env, "SIIBRAD_READ_TIMEOUT_S", 60.0),
             fetch_retries=int(_float(env, "SIIBRAD_FETCH_RETRIES", 3)),
             max_download_bytes=int(_float(env, "SIIBRAD_MAX_DOWNLOAD_BYTES", 8 * 1024**3)),
+            download_cache_max_bytes=int(_float(env, "SIIBRAD_CACHE_MAX_MB", 20 * 1024) * 1024**2),
             ebrains_token=env.get("SIIBRAD_EBRAINS_TOKEN") or env.get("HBP_AUTH_TOKEN") or None,
             idle_timeout_s=_float(env, "SIIBRAD_IDLE_TIMEOUT_S", 0.0),
             memory_budget_bytes=int(_float(env, "SIIBRAD_MEMORY_BUDGET_MB", 1536) * 1024**2),
