@@ -40,6 +40,7 @@ class Settings:
     runtime_dir: Path | None = None
     mirrors: str = ""
     mirrors_file: Path | None = None
+    offline: bool = False
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     fetch_retries: int = 3
@@ -67,6 +68,7 @@ class Settings:
             mirrors_file=Path(env["SIIBRAD_MIRRORS_FILE"])
             if env.get("SIIBRAD_MIRRORS_FILE")
             else None,
+            offline=env.get("SIIBRAD_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"},
             connect_timeout_s=_float(env, "SIIBRAD_CONNECT_TIMEOUT_S", 10.0),
             read_timeout_s=_float(env, "SIIBRAD_READ_TIMEOUT_S", 60.0),
             fetch_retries=int(_float(env, "SIIBRAD_FETCH_RETRIES", 3)),
