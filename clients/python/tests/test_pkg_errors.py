@@ -8,10 +8,10 @@ import pickle
 from pathlib import Path
 
 import pytest
-from conftest import ERRORS_JSON
 from siibrad_client import errors
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "generate_errors.py"
+ERRORS_JSON = Path(__file__).resolve().parents[3] / "protocol" / "errors.json"
 TABLE = json.loads(ERRORS_JSON.read_text(encoding="utf-8"))
 
 
