@@ -76,7 +76,16 @@ def _tar_members(archive: Path, tar: tarfile.TarFile) -> Iterator[tuple[_Member,
         elif info.issym():
             yield _Member(name, "symlink", 0, info.linkname), info
         elif info.islnk():
-            yield _Member(name, "hardlink", 0, _normalise(archive, info.linkname)), info
+            try:
+                target = _normalise(archive, info.linkname)
+            except UnsafeArchiveError:
+                raise UnsafeArchiveError(
+                    f"{archive.name}: hard link {info.name!r} -> {info.linkname!r} leaves the "
+                    "archive",
+                    archive=str(archive),
+                    member=info.name,
+                ) from None
+            yield _Member(name, "hardlink", 0, target), info
         else:
             raise UnsafeArchiveError(
                 f"{archive.name}: member {info.name!r} is a device or fifo",

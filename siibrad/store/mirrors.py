@@ -124,7 +124,7 @@ def candidates(url: str, mirrors: Sequence[Mirror]) -> list[Candidate]:
     found: list[Candidate] = []
     for rule in matching:
         remainder = url[len(rule.prefix) :]
-        via = f"{rule.prefix}={rule.target}"
+        via = f"{rule.prefix}={_redact(rule.target)}"
         if rule.directory is None:
             if remainder and not remainder.startswith(("/", "?", "#")) and rule.prefix[-1] != "/":
                 remainder = "/" + remainder
@@ -135,6 +135,18 @@ def candidates(url: str, mirrors: Sequence[Mirror]) -> list[Candidate]:
                 found.append(Candidate(None, path, via))
     found.append(Candidate(url, None, "origin"))
     return found
+
+
+def _redact(target: str) -> str:
+    """``target`` without a ``user:password@`` part, for logs and error messages.
+
+    >>> _redact("http://me:secret@proxy.example.org/x")
+    'http://***@proxy.example.org/x'
+    """
+    parts = urlsplit(target)
+    if parts.username is None and parts.password is None:
+        return target
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def host_of(url: str) -> str:
