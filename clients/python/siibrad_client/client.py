@@ -33,22 +33,15 @@ from typing import Any
 from . import __version__
 from ._codec import ENCODINGS
 from ._connection import SLICE_S, Connection, deadline_after
-from .discovery import (
-    ConnectionInfo,
-    ensure_private_dir,
-    probe,
-    read_connection_file,
-    start_daemon,
-    start_lock,
-)
+from .discovery import ConnectionInfo, locate_daemon, probe
 from .discovery import runtime_dir as default_runtime_dir
 from .errors import (
-    DaemonStartError,
     DaemonUnavailableError,
     ReplyTimeoutError,
     ServerNotInitialized,
     SiibradError,
 )
+from .queries import AtlasQueries
 
 log = logging.getLogger("siibrad_client")
 
@@ -73,7 +66,7 @@ def _env_flag(name: str, default: bool) -> bool:
     return default if raw == "" else raw.lower() not in {"0", "false", "no", "off"}
 
 
-class Client:
+class Client(AtlasQueries):
     """A connection to the user's siibrad daemon, shareable between threads.
 
     ``endpoint``: connect exactly there (also ``$SIIBRAD_ENDPOINT``); never auto-starts.
@@ -310,44 +303,16 @@ class Client:
     def _discover(self) -> str:
         if self._explicit_endpoint:
             return self._explicit_endpoint
-        directory = self._runtime_dir
-        endpoint = self._live_endpoint(directory)
-        if endpoint is not None:
-            return endpoint
-        if not self._autostart:
-            raise DaemonUnavailableError(
-                f"no siibrad daemon is running for {directory}; start one with "
-                "`siibrad serve --detach` (or let the client start it: autostart=True)",
-                runtime_dir=str(directory),
-            )
-        ensure_private_dir(directory)
-        with start_lock(directory, self.start_timeout_s):
-            # Another client may have started it while we waited for the lock.
-            endpoint = self._live_endpoint(directory)
-            if endpoint is not None:
-                return endpoint
-            start_daemon(
-                directory,
-                configuration=self.configuration,
-                idle_timeout_s=self.idle_timeout_s,
-                timeout_s=self.start_timeout_s,
-            )
-            self.started_daemon = True
-            endpoint = self._live_endpoint(directory)
-        if endpoint is None:
-            raise DaemonStartError(
-                f"`siibrad serve --detach` reported success but {directory}/daemon.json "
-                "names no live zmq endpoint",
-                runtime_dir=str(directory),
-            )
-        return endpoint
-
-    def _live_endpoint(self, directory: Path) -> str | None:
-        info = read_connection_file(directory)
-        if info is None or info.zmq_endpoint is None or not probe(info.zmq_endpoint):
-            return None
-        self.connection_info = info
-        return info.zmq_endpoint
+        found = locate_daemon(
+            self._runtime_dir,
+            autostart=self._autostart,
+            configuration=self.configuration,
+            idle_timeout_s=self.idle_timeout_s,
+            start_timeout_s=self.start_timeout_s,
+        )
+        self.connection_info = found.info
+        self.started_daemon = self.started_daemon or found.started
+        return found.endpoint
 
     def _reconnect(self, conn: Connection) -> Connection:
         """Drop a dead connection, find (or start) the daemon again, and shake hands."""

@@ -38,6 +38,15 @@ DAEMON_LOG = "daemon.log"
 
 
 @dataclass(frozen=True, slots=True)
+class Located:
+    """Where the daemon answers, its connection file, and whether we just started it."""
+
+    endpoint: str
+    info: ConnectionInfo
+    started: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectionInfo:
     """The daemon's connection file as the client reads it."""
 
@@ -221,3 +230,53 @@ def start_daemon(
             command=command,
             exit_code=done.returncode,
         )
+
+
+def _live(directory: Path) -> ConnectionInfo | None:
+    info = read_connection_file(directory)
+    if info is None or info.zmq_endpoint is None or not probe(info.zmq_endpoint):
+        return None
+    return info
+
+
+def locate_daemon(
+    directory: Path,
+    *,
+    autostart: bool,
+    configuration: str | None = None,
+    idle_timeout_s: float | None = None,
+    start_timeout_s: float = 60.0,
+) -> Located:
+    """The daemon of ``directory``: published and accepting connections, or started now.
+
+    The caller still confirms liveness with a round trip (the handshake).
+    """
+    info = _live(directory)
+    if info is not None:
+        return Located(info.zmq_endpoint or "", info, started=False)
+    if not autostart:
+        raise DaemonUnavailableError(
+            f"no siibrad daemon is running for {directory}; start one with "
+            "`siibrad serve --detach` (or let the client start it: autostart=True)",
+            runtime_dir=str(directory),
+        )
+    ensure_private_dir(directory)
+    with start_lock(directory, start_timeout_s):
+        info = _live(directory)  # another client may have started it while we waited
+        if info is not None:
+            return Located(info.zmq_endpoint or "", info, started=False)
+        start_daemon(
+            directory,
+            configuration=configuration,
+            idle_timeout_s=idle_timeout_s,
+            timeout_s=start_timeout_s,
+        )
+        info = _live(directory)
+    if info is None:
+        raise DaemonStartError(
+            f"`siibrad serve --detach` reported success but {directory / CONNECTION_FILE} "
+            f"names no live zmq endpoint; see {directory / DAEMON_LOG}",
+            runtime_dir=str(directory),
+            log_path=str(directory / DAEMON_LOG),
+        )
+    return Located(info.zmq_endpoint or "", info, started=True)
