@@ -202,9 +202,12 @@ def _summary(url: str, failures: list[tuple[Candidate, SiibradError]]) -> Siibra
         {"via": place.via, "type": exc.type, "message": exc.message} for place, exc in failures
     ]
     kind: type[SiibradError] = DataUnavailableError
+    details: dict[str, object] = {}
     for candidate_kind in RANK:
-        if any(type(exc) is candidate_kind for _, exc in failures):
+        chosen = [exc for _, exc in failures if type(exc) is candidate_kind]
+        if chosen:
             kind = candidate_kind
+            details = dict(chosen[0].data)  # e.g. expected_sha256, status, max_bytes
             break
     lines = "; ".join(f"{a['via']}: {a['message']}" for a in attempts) or "no place to try"
     message = (
@@ -213,7 +216,7 @@ def _summary(url: str, failures: list[tuple[Candidate, SiibradError]]) -> Siibra
     )
     return kind(
         message,
-        url=url,
+        **{**details, "url": url},
         attempts=attempts,
         mirrors_setting="SIIBRAD_MIRRORS",
         mirror_example=example,
