@@ -63,7 +63,7 @@ def test_download_then_cache_hit_without_network(
 def test_silent_server_fails_with_timeout_not_retried(
     http_server: LoopbackServer, tmp_path: Path
 ) -> None:
-    """A server that accepts and never answers fails with FetchTimeoutError after one read timeout."""
+    """A server that accepts and never answers: FetchTimeoutError after one read timeout."""
     url = http_server.add("/hang.json", BODY)
     http_server.hang("/hang.json")
     f = fetcher(tmp_path, read_timeout_s=0.5)
@@ -164,7 +164,7 @@ def test_wrong_content_fails_checksum_and_is_never_cached(
 def test_undecodable_content_is_refused(
     http_server: LoopbackServer, tmp_path: Path, path: str, body: bytes
 ) -> None:
-    """A login page for a .nii.gz, broken JSON or a non-zip .zip: ChecksumMismatchError, not cached."""
+    """A login page as .nii.gz, broken JSON, a non-zip .zip: ChecksumMismatchError, not cached."""
     url = http_server.add(path, body)
     f = fetcher(tmp_path)
     with pytest.raises(ChecksumMismatchError):

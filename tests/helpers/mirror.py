@@ -51,7 +51,7 @@ class MirrorServer(LoopbackServer):
         self.hosts: set[str] = set()
         for url, path in mirror_table(shared_data):
             self.add_file(url_path(url), path)
-            self.hosts.add(url.split("://", 1)[0] + "://" + url.split("/")[2] + "/")
+            self.hosts.add(url.split("://", 1)[0] + "://" + url.split("/")[2])
         self.add_directory("/shared-data", shared_data)
 
     def local_url(self, url: str) -> str:
@@ -62,7 +62,7 @@ class MirrorServer(LoopbackServer):
     def mirrors_setting(self) -> str:
         """``SIIBRAD_MIRRORS``: every mirrored host, plus the extension placeholder."""
         rules = [f"{host}={self.url}/{host.split('://', 1)[1]}" for host in sorted(self.hosts)]
-        rules.append(f"{EXTENSION_PLACEHOLDER}={self.url}/shared-data/")
+        rules.append(f"{EXTENSION_PLACEHOLDER.rstrip('/')}={self.url}/shared-data")
         return ",".join(rules)
 
 
