@@ -70,7 +70,7 @@ class Client(AtlasQueries):
     """A connection to the user's siibrad daemon, shareable between threads.
 
     ``endpoint``: connect exactly there (also ``$SIIBRAD_ENDPOINT``); never auto-starts.
-    ``autostart``: start ``siibrad serve --detach`` when no daemon answers (default on;
+    ``autostart``: start ``siibrad serve`` in the background when no daemon answers (default on;
     ``SIIBRAD_AUTOSTART=0`` turns it off). A daemon started this way gets ``configuration``
     (default ``$SIIBRAD_CONFIGURATION``) and exits after ``idle_timeout_s`` without clients.
     """

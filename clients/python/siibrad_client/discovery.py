@@ -1,15 +1,16 @@
 """Finding the user's daemon, probing it, and starting it when it is not there.
 
 Order (protocol/PROTOCOL.md, "Discovery"): an explicit endpoint or ``SIIBRAD_ENDPOINT``; else the
-connection file ``<runtime dir>/daemon.json``; else auto-start ``siibrad serve --detach`` while
-holding ``<runtime dir>/start.lock`` (``flock``), so that of several clients racing, exactly one
-starts the daemon and the others find it when the lock is theirs. Liveness is never a pid check
+connection file ``<runtime dir>/daemon.json``; else auto-start ``siibrad serve`` (in its own
+session, like ``--detach``) while holding ``<runtime dir>/start.lock`` (``flock``, the lock of
+``siibrad serve --detach`` and ``siibrad call`` too), so that of several clients racing, exactly
+one starts the daemon and the others find it when the lock is theirs. Liveness is never a pid check
 (a killed daemon can linger as a zombie): a connect probe on the socket here, then a round trip
 in :mod:`siibrad_client.client`.
 
 The runtime dir is ``$SIIBRAD_RUNTIME_DIR``, else ``$XDG_RUNTIME_DIR/siibrad``, else
 ``<tempdir>/siibrad-<uid>``: the same rule as the daemon's. It must be a real directory owned
-by the user and not writable by group or others; the client refuses anything else.
+by the user and private to it (no group or other permissions); the client refuses anything else.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -89,10 +91,10 @@ def ensure_private_dir(path: Path) -> Path:
             f"runtime dir {path} belongs to uid {st.st_uid}, not to you (uid {os.getuid()})",
             runtime_dir=str(path),
         )
-    if st.st_mode & 0o022:
+    if st.st_mode & 0o077:
         raise DaemonUnavailableError(
-            f"runtime dir {path} is writable by group or others (mode "
-            f"{stat.S_IMODE(st.st_mode):o}); chmod 700 it",
+            f"runtime dir {path} is open to group or others (mode "
+            f"{stat.S_IMODE(st.st_mode):04o}); run  chmod 700 {path}",
             runtime_dir=str(path),
         )
     return path
@@ -182,6 +184,16 @@ def start_lock(directory: Path, timeout_s: float) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the flock
 
 
+def _log_tail(path: Path, offset: int, limit_bytes: int = 4000) -> str:
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            text = log.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return text[-limit_bytes:].strip()
+
+
 def start_daemon(
     directory: Path,
     *,
@@ -189,47 +201,66 @@ def start_daemon(
     idle_timeout_s: float | None = None,
     timeout_s: float = 60.0,
     env: Mapping[str, str] | None = None,
-) -> None:
-    """Run ``siibrad serve --detach`` and return once it reports the daemon ready.
+) -> ConnectionInfo:
+    """Spawn ``siibrad serve`` in its own session and return once it accepts connections.
 
-    The caller holds :func:`start_lock`. A failure raises DaemonStartError quoting the
-    command's own message and naming the daemon's log file.
+    The caller holds :func:`start_lock`, the lock ``siibrad serve --detach`` and ``siibrad
+    call`` take too, so every starter excludes the others. (Running ``serve --detach`` from
+    here would wait on that same lock, and cost a second interpreter start-up.) Output goes to
+    ``<directory>/daemon.log``; a failure raises DaemonStartError quoting the log's new lines.
     """
     env = dict(os.environ if env is None else env)
-    command = [find_executable(env), "serve", "--detach", "--runtime-dir", str(directory)]
+    command = [find_executable(env), "serve", "--runtime-dir", str(directory)]
     if configuration:
         command += ["--configuration", configuration]
     if idle_timeout_s is not None and not env.get("SIIBRAD_IDLE_TIMEOUT_S"):
         command += ["--idle-timeout", f"{idle_timeout_s:g}"]
     log_path = directory / DAEMON_LOG
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    log_start = os.lseek(log_fd, 0, os.SEEK_END)
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             command,
             env=env,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
+            stdout=log_fd,
+            stderr=log_fd,
+            start_new_session=True,  # Ctrl-C in the user's terminal must not reach it
+            close_fds=True,
         )
-    except subprocess.TimeoutExpired:
-        raise DaemonStartError(
-            f"`{' '.join(command)}` was not ready after {timeout_s:g} s; see {log_path}",
-            log_path=str(log_path),
-            command=command,
-        ) from None
     except OSError as exc:
         raise DaemonStartError(
             f"cannot run `{command[0]}`: {exc}", log_path=str(log_path), command=command
         ) from exc
-    if done.returncode != 0:
-        said = (done.stderr or done.stdout).decode("utf-8", "replace").strip()
-        raise DaemonStartError(
-            f"`{' '.join(command)}` failed (exit {done.returncode}): "
-            f"{said or 'no message'}; see {log_path}",
-            log_path=str(log_path),
-            command=command,
-            exit_code=done.returncode,
-        )
+    finally:
+        os.close(log_fd)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = process.poll()
+        if status is not None:
+            said = _log_tail(log_path, log_start)
+            raise DaemonStartError(
+                f"`{' '.join(command)}` exited with status {status} before it was ready; "
+                f"see {log_path}" + (f":\n{said}" if said else ""),
+                log_path=str(log_path),
+                command=command,
+                exit_code=status,
+            )
+        info = _live(directory)
+        if info is not None:
+            # The daemon outlives this process; a thread reaps it if it exits first, so it
+            # never lingers as a zombie of ours.
+            threading.Thread(target=process.wait, name="siibrad-reaper", daemon=True).start()
+            return info
+        time.sleep(0.01)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    process.wait()
+    raise DaemonStartError(
+        f"`{' '.join(command)}` was not ready after {timeout_s:g} s; see {log_path}",
+        log_path=str(log_path),
+        command=command,
+    )
 
 
 def _live(directory: Path) -> ConnectionInfo | None:
@@ -265,18 +296,10 @@ def locate_daemon(
         info = _live(directory)  # another client may have started it while we waited
         if info is not None:
             return Located(info.zmq_endpoint or "", info, started=False)
-        start_daemon(
+        info = start_daemon(
             directory,
             configuration=configuration,
             idle_timeout_s=idle_timeout_s,
             timeout_s=start_timeout_s,
-        )
-        info = _live(directory)
-    if info is None:
-        raise DaemonStartError(
-            f"`siibrad serve --detach` reported success but {directory / CONNECTION_FILE} "
-            f"names no live zmq endpoint; see {directory / DAEMON_LOG}",
-            runtime_dir=str(directory),
-            log_path=str(directory / DAEMON_LOG),
         )
     return Located(info.zmq_endpoint or "", info, started=True)

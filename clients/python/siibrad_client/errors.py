@@ -375,7 +375,7 @@ class DaemonUnavailableError(ClientError):
 
 
 class DaemonStartError(DaemonUnavailableError):
-    """``siibrad serve --detach`` failed or did not become ready; ``log_path`` says why."""
+    """The auto-started ``siibrad serve`` failed or did not become ready; see ``log_path``."""
 
     type = "DaemonStartError"
 

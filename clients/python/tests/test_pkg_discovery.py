@@ -25,38 +25,27 @@ from siibrad_client.discovery import (
 
 TESTS = Path(__file__).resolve().parent
 
-# A stand-in `siibrad` program: `serve --detach` starts the fake daemon in the background,
-# records the start in starts.log, and returns once daemon.json exists (like the real one).
+# A stand-in `siibrad` program: `serve` records the start in starts.log, then serves the fake
+# daemon in the foreground until SIGTERM (the client runs it in its own session).
 FAKE_SIIBRAD = """\
 #!{python}
-import os, subprocess, sys, time
+import os, signal, sys, threading, time
+from pathlib import Path
 sys.path.insert(0, {tests!r})
 args = sys.argv[1:]
 directory = args[args.index("--runtime-dir") + 1]
 if os.environ.get("FAKE_SIIBRAD_FAIL"):
     print("configuration unreadable: broken.json", file=sys.stderr)
     sys.exit(3)
-if "--child" in args:
-    import signal, threading
-    from pathlib import Path
-    from fake_siibrad_daemon import FakeDaemon
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    daemon = FakeDaemon(Path(directory))
-    stop.wait(120)
-    daemon.stop()
-    sys.exit(0)
 with open(os.path.join(directory, "starts.log"), "a") as log:
     log.write(" ".join(args) + "\\n")
 time.sleep(0.3)  # widen the window in which racing clients overlap
-with open(os.path.join(directory, "daemon.log"), "ab") as out:
-    subprocess.Popen([sys.executable, __file__, *args, "--child"], stdout=out, stderr=out,
-                     stdin=subprocess.DEVNULL, start_new_session=True)
-for _ in range(500):
-    if os.path.exists(os.path.join(directory, "daemon.json")):
-        sys.exit(0)
-    time.sleep(0.02)
-sys.exit(4)
+from fake_siibrad_daemon import FakeDaemon
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *a: stop.set())
+daemon = FakeDaemon(Path(directory))
+stop.wait(120)
+daemon.stop()
 """
 
 
@@ -143,7 +132,7 @@ def test_autostart_starts_once_and_connects(fake_siibrad: Path, client_env: Path
         assert client.call("test/echo", {"x": 1}) == {"x": 1}
     starts = (client_env / "starts.log").read_text().splitlines()
     assert len(starts) == 1
-    assert "--detach" in starts[0] and "--idle-timeout 3600" in starts[0]
+    assert starts[0].startswith("serve --runtime-dir") and "--idle-timeout 3600" in starts[0]
     assert "--configuration /data/conf" in starts[0]
     with Client() as again:  # the second client finds the running daemon
         assert not again.started_daemon
@@ -178,7 +167,7 @@ def test_failed_start_names_the_log(
         Client()
     message = str(caught.value)
     assert "configuration unreadable: broken.json" in message
-    assert str(client_env / "daemon.log") in message and "exit 3" in message
+    assert str(client_env / "daemon.log") in message and "status 3" in message
 
 
 def test_missing_program_is_explained(client_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
