@@ -1,0 +1,138 @@
+"""Decoded volumes persisted on disk as ``.npy`` + affine, mapped back in milliseconds.
+
+Contract: :meth:`DecodedArrayCache.get` returns a :class:`DecodedArray` (a read-only memory
+map and its voxel → mm affine) for a source file, decoding it only when no decoded copy keyed
+by the source's sha256 (and the zip member, if any) exists. Entries are written to a temporary
+name and renamed (``.npy`` first, then the ``.json`` sidecar that marks them complete), so a
+crash or a concurrent writer never leaves a half-written entry that a reader would use; two
+processes decoding the same file at once both succeed and one rename wins. Nothing here is
+pickled: ``np.load(..., allow_pickle=False)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from siibrad.maps.nifti_io import decode_nifti, extracted_member
+
+log = structlog.get_logger(__name__)
+
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedArray:
+    """A decoded volume: the array (memory-mapped, read-only) and its voxel → mm affine."""
+
+    array: np.ndarray[Any, Any]
+    affine: npt.NDArray[np.float64]
+    source_sha256: str
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self.array.nbytes)
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's content, memoised by (path, size, mtime) for this process."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    cached = _SHA_MEMO.get(key)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    _SHA_MEMO[key] = value
+    return value
+
+
+_SHA_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+class DecodedArrayCache:
+    """The ``arrays/`` folder of the per-user cache: decoded NIfTI data by source sha256."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _paths(self, source_sha256: str, member: str | None) -> tuple[Path, Path]:
+        name = source_sha256
+        if member:
+            name += "-" + hashlib.sha256(member.encode()).hexdigest()[:16]
+        folder = self.root / source_sha256[:2]
+        return folder / f"{name}.npy", folder / f"{name}.json"
+
+    def get(self, source: Path, member: str | None = None) -> DecodedArray:
+        """The decoded array of ``source`` (or of ``member`` inside the zip ``source``)."""
+        sha = file_sha256(source)
+        npy, meta = self._paths(sha, member)
+        loaded = self._load(npy, meta, sha)
+        if loaded is not None:
+            return loaded
+        self._decode(source, member, npy, meta, sha)
+        loaded = self._load(npy, meta, sha)
+        if loaded is None:  # pragma: no cover - only if another process deletes it meanwhile
+            raise OSError(f"decoded array vanished: {npy}")
+        return loaded
+
+    def contains(self, source: Path, member: str | None = None) -> bool:
+        npy, meta = self._paths(file_sha256(source), member)
+        return npy.is_file() and meta.is_file()
+
+    @staticmethod
+    def _load(npy: Path, meta: Path, sha: str) -> DecodedArray | None:
+        try:
+            info = json.loads(meta.read_text())
+            if info.get("version") != _FORMAT_VERSION:
+                return None
+            array = np.load(npy, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        affine = np.asarray(info["affine"], dtype=np.float64).reshape(4, 4)
+        return DecodedArray(array=array, affine=affine, source_sha256=sha)
+
+    def _decode(self, source: Path, member: str | None, npy: Path, meta: Path, sha: str) -> None:
+        npy.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".decode-", suffix=".npy", dir=npy.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            if member:
+                with extracted_member(source, member) as extracted:
+                    affine, dtype = decode_nifti(extracted, tmp)
+            else:
+                affine, dtype = decode_nifti(source, tmp)
+            os.replace(tmp, npy)
+        finally:
+            tmp.unlink(missing_ok=True)
+        info = {
+            "version": _FORMAT_VERSION,
+            "affine": affine.tolist(),
+            "dtype": dtype.str,
+            "source_sha256": sha,
+            "member": member,
+        }
+        fd, tmp_meta = tempfile.mkstemp(prefix=".decode-", suffix=".json", dir=meta.parent)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh)
+        os.replace(tmp_meta, meta)
+        log.info("volume_decoded", source=source.name, member=member, dtype=dtype.str)
+
+    def size_bytes(self) -> int:
+        """Bytes on disk under this cache folder."""
+        if not self.root.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
