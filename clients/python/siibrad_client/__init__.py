@@ -25,7 +25,7 @@ from .errors import (
     RequestCancelled,
     SiibradError,
 )
-from .models import Atlas, Map, Parcellation, Region, Space
+from .models import Atlas, Map, Parcellation, Ref, Region, Space
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -40,6 +40,7 @@ __all__ = [
     "Parcellation",
     "PendingRequest",
     "RawArray",
+    "Ref",
     "Region",
     "ReplyTimeoutError",
     "RequestCancelled",

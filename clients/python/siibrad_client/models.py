@@ -3,7 +3,9 @@
 Each model names the fields every user needs (``region.name``, ``region.parcellation``) and
 keeps the daemon's whole answer in ``raw``; any other wire field is readable as an attribute
 too (``region.ontology_ids``), so a daemon that adds fields needs no client release. Models
-compare and hash by kind and ``id``. Wire lists become tuples, nested objects stay mappings.
+compare and hash by kind and ``id``. Wire lists become tuples; a reference to another object
+(``{"id", "name"}``, e.g. ``region.parcellation``, ``region.parent``) becomes a :class:`Ref`;
+other nested objects stay mappings.
 """
 
 from __future__ import annotations
@@ -15,9 +17,22 @@ from typing import Any, ClassVar, TypeVar
 _M = TypeVar("_M", bound="Model")
 
 
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A reference to another object: its ``id`` and ``name`` (``str(ref)`` is the name)."""
+
+    id: str
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def _freeze(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict) and value.keys() == {"id", "name"}:
+        return Ref(str(value["id"]), str(value["name"]))
     return value
 
 
@@ -63,12 +78,13 @@ class Model:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Atlas(Model):
-    """An atlas: a species with its reference spaces and parcellations."""
+    """An atlas: a species with its reference spaces and parcellations (as :class:`Ref`)."""
 
     kind: ClassVar[str] = "atlas"
+    key: str | None = None
     species: str | None = None
-    spaces: tuple[Any, ...] = ()
-    parcellations: tuple[Any, ...] = ()
+    spaces: tuple[Ref, ...] = ()
+    parcellations: tuple[Ref, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -77,28 +93,35 @@ class Space(Model):
 
     kind: ClassVar[str] = "space"
     key: str | None = None
+    short_name: str | None = None
     species: str | None = None
+    modality: str | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Parcellation(Model):
-    """A parcellation with its version chain; its region tree is asked for separately."""
+    """A parcellation; ``version`` holds its chain (``prev``, ``next``, ``deprecated``)."""
 
     kind: ClassVar[str] = "parcellation"
     key: str | None = None
+    short_name: str | None = None
     species: str | None = None
-    version: Any = None
+    modality: str | None = None
+    version: Mapping[str, Any] | None = None
+    region_count: int | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Region(Model):
-    """A node of a parcellation's region tree; ``parcellation`` is the parcellation's id."""
+    """A node of a parcellation's region tree, with references to its relatives."""
 
     kind: ClassVar[str] = "region"
     key: str | None = None
-    parcellation: Any = None
-    parent: Any = None
-    children: tuple[Any, ...] = ()
+    parcellation: Ref | None = None
+    parent: Ref | None = None
+    children: tuple[Ref, ...] = ()
+    depth: int | None = None
+    is_leaf: bool | None = None
     rgb: tuple[int, ...] | None = None
 
 
@@ -107,7 +130,9 @@ class Map(Model):
     """A map placing a parcellation's regions in a space (labelled or statistical)."""
 
     kind: ClassVar[str] = "map"
-    space: Any = None
-    parcellation: Any = None
+    key: str | None = None
+    space: Ref | None = None
+    parcellation: Ref | None = None
     maptype: str | None = None
+    region_count: int | None = None
     volumes: tuple[Any, ...] = ()
