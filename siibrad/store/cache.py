@@ -285,18 +285,44 @@ class DownloadCache:
             url = str(rec["url"])
             if url == keep or now - float(rec.get("used_at", 0.0)) < self.grace_s:
                 continue
-            if self._evict_one(url):
+            if self._evict_one(url, unused_since=now - self.grace_s):
                 total -= int(rec.get("size_bytes", 0))
                 evicted.append(url)
         if evicted:
             log.info("cache.evicted", count=len(evicted), remaining_bytes=total, cap_bytes=cap)
         return evicted
 
-    def _evict_one(self, url: str) -> bool:
+    def clear(self) -> list[str]:
+        """Evict every download that is not pinned or being downloaded (ignores the grace)."""
+        evicted = [str(r["url"]) for r in self.entries() if self._evict_one(str(r["url"]))]
+        log.info("cache.cleared", count=len(evicted))
+        return evicted
+
+    def verify(self) -> dict[str, Any]:
+        """Re-hash every cached download; drop the ones that changed. ``{"checked", "dropped"}``."""
+        checked, dropped = 0, []
+        for rec in self.entries():
+            url = str(rec["url"])
+            checked += 1
+            path = self.root / str(rec.get("path", ""))
+            try:
+                intact = sha256_of(path) == rec.get("sha256")
+            except OSError:
+                intact = False
+            if not intact:
+                self._drop(url, rec, "sha256 changed")
+                path.unlink(missing_ok=True)
+                dropped.append(url)
+        return {"checked": checked, "dropped": dropped}
+
+    def _evict_one(self, url: str, *, unused_since: float | None = None) -> bool:
         try:
             with self.lock(url, timeout_s=0.0):
                 rec = self.record(url)
                 if rec is None:
+                    return False
+                # Re-read under the lock: a reader may have just used it after we listed it.
+                if unused_since is not None and float(rec.get("used_at", 0.0)) > unused_since:
                     return False
                 self.index.delete(DOWNLOAD_KEY + url)
                 # unlink, never truncate: open handles and mmaps of the file stay valid.

@@ -274,6 +274,23 @@ def test_token_reaches_ebrains_hosts_only_and_is_never_logged(
     assert token not in repr(f.settings)
 
 
+def test_token_is_dropped_when_a_redirect_leaves_the_ebrains_host(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    """An EBRAINS answer redirecting to another host (object storage) does not carry the token."""
+    token = "tok-SECRET-redirect"
+    url = f"{http_server.url}/ebrains/r.json"
+    http_server.redirect("/ebrains/r.json", f"http://localhost:{http_server.port}/store/r.json")
+    http_server.add("/store/r.json", b'{"r": 1}')
+    f = HttpFetcher(
+        settings(tmp_path, ebrains_token=token), backoff=FAST, token_hosts=["127.0.0.1"]
+    )
+    assert f.fetch(url).read_bytes() == b'{"r": 1}'
+    by_path = {r.path: r.headers for r in http_server.requests}
+    assert by_path["/ebrains/r.json"].get("Authorization") == f"Bearer {token}"
+    assert "Authorization" not in by_path["/store/r.json"]
+
+
 def test_prefix_mirror_serves_the_real_files_of_mirror_tsv(
     http_server: LoopbackServer, tmp_path: Path, shared_data: Path
 ) -> None:

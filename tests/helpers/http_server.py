@@ -18,6 +18,7 @@ every request from now on), before the path behaves normally again:
     server.truncate(path, keep_bytes=10, times=1)  # full Content-Length, fewer bytes, close
     server.wrong(path, b"other bytes", times=None)  # serve other content (right length)
     server.slow(path, chunk_bytes=4096, delay_s=0.05)  # drip the body
+    server.redirect(path, "http://localhost:PORT/elsewhere", status=302)
 
 Observation: ``server.requests`` (every request: ``method``, ``path`` with query, ``headers``,
 ``at`` = time.monotonic()), ``server.hits(path)`` (GETs of a path), ``server.sent_bytes(path)``
@@ -173,6 +174,12 @@ class LoopbackServer:
         """Send the body in ``chunk_bytes`` pieces with ``delay_s`` pauses."""
         self._queue(path, _Fault("slow", times, {"chunk_bytes": chunk_bytes, "delay_s": delay_s}))
 
+    def redirect(
+        self, path: str, location: str, *, status: int = 302, times: int | None = None
+    ) -> None:
+        """Answer with a redirect to ``location`` (an absolute URL)."""
+        self._queue(path, _Fault("redirect", times, {"location": location, "status": status}))
+
     def clear_faults(self, path: str | None = None) -> None:
         """Forget queued faults (of one path, or all)."""
         with self._lock:
@@ -275,6 +282,13 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 return
             if kind == "reset":
                 self.close_connection = True
+                return
+            if kind == "redirect":
+                assert fault is not None
+                self.send_response(fault.params["status"])
+                self.send_header("Location", fault.params["location"])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             if kind == "status":
                 assert fault is not None

@@ -11,7 +11,9 @@ exactly what an incomplete EBRAINS mirror does (50 of Julich-Brain 1.18's 212 fi
 
 Fixtures: ``mirror_server`` (one per session), ``mirror_settings`` (offline Settings whose
 mirrors point at it, cache in the test's tmp_path), ``shared_maps_settings`` (the same with a
-cache shared by the whole session, so the 1.18 sparse index is built once per run).
+cache shared by the whole session, so the 1.18 sparse index is built once per run),
+``maps_catalog`` (the offline configuration + the fsl-juelich extension) and
+``shared_map_store`` (a MapStore on HttpFetcher over that session cache).
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from pathlib import Path
 import pytest
 
 from helpers.http_server import LoopbackServer
+from siibrad.catalog import Catalog
+from siibrad.maps.store import MapStore
 from siibrad.settings import Settings
+from siibrad.store.fetch import HttpFetcher
 
 EXTENSION_PLACEHOLDER = "http://127.0.0.1:PORT/shared-data/"
 
@@ -98,4 +103,27 @@ def shared_maps_settings(
     mirror_server: MirrorServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     """Like ``mirror_settings`` but one cache for the session (decoded maps built once)."""
-    return mirror_settings_for(mirror_server, tmp_path_factory.mktemp("maps-cache"))
+    return mirror_settings_for(mirror_server, shared_cache_dir(tmp_path_factory))
+
+
+def shared_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder per pytest session, whichever module asks first."""
+    return tmp_path_factory.getbasetemp() / "maps-session-cache"
+
+
+@pytest.fixture(scope="session")
+def maps_catalog(shared_data: Path) -> Catalog:
+    """The offline configuration plus the fsl-juelich extension."""
+    return Catalog.load(
+        shared_data / "siibra-configurations",
+        extensions=[shared_data / "extensions" / "fsl-juelich"],
+    )
+
+
+@pytest.fixture(scope="session")
+def shared_map_store(
+    mirror_server: MirrorServer, tmp_path_factory: pytest.TempPathFactory, maps_catalog: Catalog
+) -> MapStore:
+    """A MapStore on the real fetch path whose cache lives for the session (built once)."""
+    settings = mirror_settings_for(mirror_server, shared_cache_dir(tmp_path_factory))
+    return MapStore(settings, HttpFetcher(settings), maps_catalog)

@@ -148,3 +148,18 @@ def test_file_names_are_safe() -> None:
     """URL file names are kept but never carry path separators or leading dots."""
     assert file_name("https://h.org/..%2F..%2Fetc%2Fpasswd") == "_.._etc_passwd"
     assert file_name("https://h.org/") == "data"
+
+
+def test_verify_drops_altered_files_and_clear_spares_pins(cache: DownloadCache) -> None:
+    """verify() re-hashes everything and drops changed files; clear() keeps pinned ones."""
+    good, bad, pinned = "https://h.org/good", "https://h.org/bad", "https://h.org/pinned"
+    for url in (good, bad, pinned):
+        put(cache, url, b"q" * 64)
+    bad_path = cache.lookup(bad)
+    assert bad_path is not None
+    bad_path.write_bytes(b"r" * 64)
+    assert cache.verify() == {"checked": 3, "dropped": [bad]}
+    assert not bad_path.exists()
+    with cache.pinned(pinned):
+        assert cache.clear() == [good]
+    assert cache.record(pinned) is not None and cache.record(good) is None
