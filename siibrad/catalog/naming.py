@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 _REMOVED_FROM_NAMES = ("hemisphere", " -", "-brain", "both", "Both")
 """Substrings siibra deletes from every region and parcellation name, in this order."""
@@ -57,8 +58,12 @@ def region_words(text: str) -> list[str]:
     return [w for w in _REGION_WORD_SEPARATORS.split(text) if w]
 
 
+@lru_cache(maxsize=16384)
 def name_words(name: str) -> frozenset[str]:
-    """The lower-case words a region name offers to word matching (``W`` in siibra)."""
+    """The lower-case words a region name offers to word matching (``W`` in siibra).
+
+    Memoised (bounded): the Julich-Brain versions and hemispheres repeat most names.
+    """
     return frozenset(region_words(clean_name(name.lower())))
 
 

@@ -254,11 +254,12 @@ def build_map(spec: Mapping[str, Any], source_path: str | None = None) -> Map:
         build_volume(v, space_id, f"map volume {i}") for i, v in enumerate(volume_specs)
     )
     indices: list[tuple[str, tuple[MapIndex, ...]]] = []
+    interned: dict[tuple[Any, ...], MapIndex] = {}
     labels: set[object] = set()
     for region_name, entries in _object(_field(spec, "indices", Mapping, "map"), "map").items():
         if not isinstance(entries, list):
             raise SpecError(f"map indices of {region_name!r} must be a list")
-        parsed = tuple(_map_index(e, len(volumes), region_name) for e in entries)
+        parsed = tuple(_map_index(e, len(volumes), region_name, interned) for e in entries)
         labels.update(i.label for i in parsed)
         indices.append((region_name, parsed))
     if all(isinstance(label, int) for label in labels):
@@ -282,17 +283,25 @@ def build_map(spec: Mapping[str, Any], source_path: str | None = None) -> Map:
     )
 
 
-def _map_index(entry: Any, volume_count: int, region_name: str) -> MapIndex:
+def _map_index(
+    entry: Any, volume_count: int, region_name: str, interned: dict[tuple[Any, ...], MapIndex]
+) -> MapIndex:
+    """One index entry; equal entries share one ``MapIndex`` (maps repeat them by thousands)."""
+    if not isinstance(entry, dict):
+        raise SpecError(f"map index of {region_name!r}: expected a JSON object")
+    fields = (entry.get("volume", 0), entry.get("label"), entry.get("fragment"), entry.get("z"))
+    # Types are part of the key: 1.0 == 1 == True would otherwise share an entry unchecked.
+    key = (*fields, type(fields[0]), type(fields[1]), type(fields[3]))
+    found = interned.get(key)
+    if found is not None:
+        return found
+    volume, label, fragment, z = fields
     where = f"map index of {region_name!r}"
-    entry = _object(entry, where)
-    volume = entry.get("volume", 0)
-    if not isinstance(volume, int) or not 0 <= volume < volume_count:
+    if type(volume) is not int or not 0 <= volume < volume_count:
         raise SpecError(f"{where}: volume {volume!r} is not one of the {volume_count} volumes")
-    label, z = entry.get("label"), entry.get("z")
-    if (label is not None and not isinstance(label, int)) or (
-        z is not None and not isinstance(z, int)
-    ):
+    if (label is not None and type(label) is not int) or (z is not None and type(z) is not int):
         raise SpecError(f"{where}: label and z must be integers")
-    return MapIndex(
-        volume=volume, label=label, fragment=_optional_str(entry, "fragment", where), z=z
-    )
+    if fragment is not None and not isinstance(fragment, str):
+        raise SpecError(f"{where}: fragment must be a string")
+    found = interned[key] = MapIndex(volume=volume, label=label, fragment=fragment, z=z)
+    return found

@@ -26,7 +26,7 @@ The rules, as siibra applies them (``siibra/core/region.py``, ``parcellation.py`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from difflib import SequenceMatcher
 
 from siibrad.catalog.model import Parcellation, Region
@@ -36,6 +36,9 @@ from siibrad.errors import AmbiguousRegionError, InvalidSpecError, RegionNotFoun
 
 _REGEX_SPEC = re.compile(r"^/(?P<expression>.+)/(?P<flags>[a-zA-Z]*)$")
 _REGEX_FLAGS = "aiLmsux"
+
+RANK_LIMIT = 64
+"""Ambiguity errors with more candidates than this list them in tree order, not by similarity."""
 
 RegionSpec = str | Region | re.Pattern[str]
 """What a region spec may be in process: a string, a compiled regex, or a Region."""
@@ -65,6 +68,21 @@ def compile_regex_spec(spec: str) -> re.Pattern[str] | None:
         raise InvalidSpecError(
             f"regex spec {spec!r} is not a valid regex: {exc}", spec=spec
         ) from exc
+
+
+def check_region_spec(spec: str) -> None:
+    """Reject a string spec with nothing to match: no word left after siibra's cleaning.
+
+    siibra lets such a spec ("hemisphere", "both", "()") match every node: the whole
+    parcellation, or an error listing hundreds of regions. That is never what was meant.
+    """
+    if _REGEX_SPEC.match(spec) is None and not spec_words(spec):
+        raise InvalidSpecError(
+            f"region spec {spec!r} has no word to match: names and specs are split on "
+            "characters other than letters, digits, '.' and '-', and the words 'hemisphere' "
+            "and 'both' are removed",
+            spec=spec,
+        )
 
 
 def region_summary(region: Region) -> dict[str, str]:
@@ -130,9 +148,18 @@ class RegionIndex:
         return hits
 
     def find(
-        self, spec: RegionSpec, *, filter_children: bool = False, find_topmost: bool = True
+        self,
+        spec: RegionSpec,
+        *,
+        filter_children: bool = False,
+        find_topmost: bool = True,
+        rank_limit: int | None = None,
     ) -> list[Region]:
-        """siibra's ``Region.find`` on the root: matches, filtered and ranked (see module doc)."""
+        """siibra's ``Region.find`` on the root: matches, filtered and ranked (see module doc).
+
+        With ``rank_limit``, more candidates than that stay in tree order (depth, pre-order):
+        ranking hundreds of names by difflib costs milliseconds and tells a user nothing.
+        """
         if isinstance(spec, str):
             pattern = compile_regex_spec(spec)
             if pattern is not None:
@@ -145,8 +172,8 @@ class RegionIndex:
         for i in sorted(candidates, key=lambda i: (regions[i].depth, i)):
             unique.setdefault(self._ids[i], i)  # siibra collects a set: equal ids collapse
         found = [regions[i] for i in unique.values()]
-        if isinstance(spec, str) and len(found) > 1:
-            found.sort(key=lambda r: SequenceMatcher(None, r.name, spec).ratio(), reverse=True)
+        if isinstance(spec, str) and 1 < len(found) <= (rank_limit or len(found)):
+            found.sort(key=_similarity_to(spec), reverse=True)
         return found
 
     def _filtered(self, candidates: list[int], spec: RegionSpec, find_topmost: bool) -> list[int]:
@@ -194,7 +221,9 @@ class RegionIndex:
         if isinstance(spec, Region):
             if spec.parcellation_id == self.parcellation.id:
                 return spec
-            candidates = self.find(spec, filter_children=True, find_topmost=find_topmost)
+            candidates = self.find(
+                spec, filter_children=True, find_topmost=find_topmost, rank_limit=RANK_LIMIT
+            )
         else:
             exact = self._first_cased.get(spec)
             if exact is not None:
@@ -202,7 +231,9 @@ class RegionIndex:
             if spec.startswith("Group"):
                 candidates = self._group_candidates(spec, find_topmost)
             else:
-                candidates = self.find(spec, filter_children=True, find_topmost=find_topmost)
+                candidates = self.find(
+                    spec, filter_children=True, find_topmost=find_topmost, rank_limit=RANK_LIMIT
+                )
             if len(candidates) > 1:
                 query = {w.replace(",", "").lower() for w in spec.split()}
                 full = [c for c in candidates if {w.lower() for w in c.name.split()} <= query]
@@ -243,6 +274,17 @@ class RegionIndex:
         """Regions whose cleaned name is one of ``names`` (first node per name, pre-order)."""
         wanted = set(names)
         return [r for r in self.parcellation.regions if r.name in wanted]
+
+
+def _similarity_to(spec: str) -> Callable[[Region], float]:
+    """``SequenceMatcher(None, name, spec).ratio()`` with the spec analysed once, not per name."""
+    matcher = SequenceMatcher(None, "", spec)
+
+    def ratio(region: Region) -> float:
+        matcher.set_seq1(region.name)
+        return matcher.ratio()
+
+    return ratio
 
 
 def _parent_in(region: Region, ids: set[str], all_ids: list[str]) -> bool:
