@@ -22,7 +22,7 @@ import structlog
 
 from siibrad.catalog.concepts import ConceptTable, concept_matches, parcellation_matches
 from siibrad.catalog.loader import ConfigurationProblem, LoadedConfiguration, load_folders
-from siibrad.catalog.memo import BoundedMemo
+from siibrad.catalog.memo import DEFAULT_MEMO_SIZE, BoundedMemo
 from siibrad.catalog.model import Atlas, Map, MapType, Parcellation, Region, Space
 from siibrad.catalog.region_index import RegionIndex, check_region_spec
 from siibrad.errors import (
@@ -76,7 +76,10 @@ class Catalog:
     """Every atlas, space, parcellation, map and region of one configuration, indexed."""
 
     def __init__(
-        self, loaded: LoadedConfiguration, source: ConfigurationSource, memo_size: int = 4096
+        self,
+        loaded: LoadedConfiguration,
+        source: ConfigurationSource,
+        memo_size: int = DEFAULT_MEMO_SIZE,
     ) -> None:
         self.source = source
         self.problems: tuple[ConfigurationProblem, ...] = loaded.problems
@@ -119,6 +122,7 @@ class Catalog:
         settings: Settings | None = None,
         *,
         strict: bool = False,
+        memo_size: int = DEFAULT_MEMO_SIZE,
     ) -> Catalog:
         """Read ``source`` plus ``extensions`` (siibra's ``extend_configuration``) and index it.
 
@@ -133,7 +137,7 @@ class Catalog:
         gc.disable()
         try:
             loaded = load_folders(roots, strict=strict)
-            catalog = cls(loaded, opened)
+            catalog = cls(loaded, opened, memo_size)
         finally:
             if collecting:
                 gc.enable()

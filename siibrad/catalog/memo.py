@@ -17,7 +17,7 @@ from siibrad.errors import SiibradError
 
 R = TypeVar("R")
 
-DEFAULT_MAXSIZE = 4096
+DEFAULT_MEMO_SIZE = 4096
 
 
 class _Failure:
@@ -37,7 +37,7 @@ class _Failure:
 class BoundedMemo:
     """``get(key, compute)``: the memoised value of ``compute()``, or its memoised error."""
 
-    def __init__(self, maxsize: int = DEFAULT_MAXSIZE) -> None:
+    def __init__(self, maxsize: int = DEFAULT_MEMO_SIZE) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self.maxsize = maxsize
