@@ -32,6 +32,14 @@ from siibrad.store.fetch import HttpFetcher
 
 EXTENSION_PLACEHOLDER = "http://127.0.0.1:PORT/shared-data/"
 
+__all__ = [  # the fixtures, for ``from helpers.mirror import *`` in a test module
+    "maps_catalog",
+    "mirror_server",
+    "mirror_settings",
+    "shared_map_store",
+    "shared_maps_settings",
+]
+
 
 def mirror_table(shared_data: Path) -> list[tuple[str, Path]]:
     """(real URL, local file) rows of MIRROR.tsv."""
