@@ -361,6 +361,32 @@ def build_rows(ours: dict[str, Any], theirs: list[dict[str, Any]] | None) -> lis
     return rows
 
 
+def slowest(
+    specs: list[list[str]],
+    ours: Sequence[dict[str, Any]],
+    theirs: Sequence[dict[str, Any]],
+    which: str = "first",
+    count: int = 5,
+) -> str:
+    """The specs siibrad answers slowest (median over runs), with siibra's time for each."""
+
+    def per_spec(runs: Sequence[dict[str, Any]]) -> list[float | None]:
+        usable = [run[which] for run in runs if len(run.get(which, ())) == len(specs)]
+        if not usable:
+            return [None] * len(specs)
+        return [statistics.median(times) for times in zip(*usable, strict=True)]
+
+    mine, other = per_spec(ours), per_spec(theirs)
+    order = sorted(range(len(specs)), key=lambda i: -(mine[i] or 0.0))[:count]
+    lines = [f"Slowest {which} calls in siibrad (siibra-python for the same spec):"]
+    for i in order:
+        parcellation, region = specs[i]
+        lines.append(
+            f"  {human_s(mine[i]):>9}  {human_s(other[i]):>9}  {parcellation!r} / {region!r}"
+        )
+    return "\n".join(lines)
+
+
 def render(rows: Sequence[Row], header: Sequence[str]) -> str:
     table = [list(header)] + [row.cells() for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
@@ -426,6 +452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_rows(ours, theirs), ["", "siibrad", "siibra-python", "ratio", "goal", "status"]
         )
     )
+    print()
+    print(slowest(specs, ours["resolve"], theirs or []))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
