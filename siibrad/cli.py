@@ -111,7 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":
-            return _serve(args)
+            try:
+                return _serve(args)
+            except SiibradError as exc:
+                _err(f"siibrad: cannot start: {exc.message}")
+                return EXIT_UNUSABLE
         if args.command == "status":
             return _status(args)
         if args.command == "stop":

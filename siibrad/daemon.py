@@ -101,6 +101,7 @@ class Daemon:
     def start(self) -> None:
         """Lock, load, bind, publish. Raises on any failure (nothing is left published)."""
         ensure_runtime_dir(self.runtime_dir)
+        self._endpoint = zmq_endpoint(self.runtime_dir)  # fail before the slow catalogue load
         self._lock.acquire()
         try:
             self._start_locked()
@@ -132,7 +133,7 @@ class Daemon:
             instance_id=self._instance_id,
         )
         server = self.server = ZmqServer(
-            zmq_endpoint(self.runtime_dir),
+            self._endpoint,
             self.dispatcher,
             hard_max_frame_bytes=hard_frame_limit(self.options.limits),
         )

@@ -82,7 +82,8 @@ class _FrameCollector:
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind not in _ARRAY_DTYPE_KINDS:
                 raise TypeError(f"cannot send an array of dtype {obj.dtype}")
-            array = np.ascontiguousarray(obj)
+            # ascontiguousarray would turn a 0-d array into shape (1,)
+            array = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)
             self.frames.append(array)
             return {
                 "kind": "ndarray",
@@ -114,7 +115,7 @@ def encode_json_text(message: Any) -> str:
 
     def inline(obj: Any) -> Any:
         if isinstance(obj, np.ndarray):
-            array = np.ascontiguousarray(obj)
+            array = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)
             return {
                 "kind": "ndarray",
                 "dtype": array.dtype.str,

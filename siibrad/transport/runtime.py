@@ -84,9 +84,20 @@ def ensure_runtime_dir(path: Path) -> Path:
     return path
 
 
+MAX_IPC_PATH_BYTES = 107
+"""``sizeof(sockaddr_un.sun_path)`` minus the NUL on Linux: longer socket paths cannot bind."""
+
+
 def zmq_endpoint(runtime_dir: Path) -> str:
-    """The ipc endpoint of the daemon in ``runtime_dir``."""
-    return f"ipc://{runtime_dir / SOCKET_FILE}"
+    """The ipc endpoint in ``runtime_dir``; RuntimeDirError if the path is too long to bind."""
+    path = runtime_dir / SOCKET_FILE
+    size = len(os.fsencode(path))
+    if size > MAX_IPC_PATH_BYTES:
+        raise RuntimeDirError(
+            f"the socket path {path} is {size} bytes, longer than the {MAX_IPC_PATH_BYTES} a unix "
+            "socket allows; point SIIBRAD_RUNTIME_DIR (or --runtime-dir) at a shorter directory"
+        )
+    return f"ipc://{path}"
 
 
 @dataclass(frozen=True, slots=True)
