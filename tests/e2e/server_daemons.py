@@ -38,6 +38,7 @@ class RawClient:
         self.socket.connect(endpoint)
         self._ids = itertools.count(1)
         self.initialized = False
+        self.notifications: list[Any] = []
 
     def send(self, *frames: bytes) -> None:
         self.socket.send_multipart(list(frames))
@@ -71,6 +72,9 @@ class RawClient:
             message["params"] = params
         self.send_msgpack(message)
         reply = self.recv()
+        while "id" not in reply:  # $/progress notifications come before the reply
+            self.notifications.append(reply)
+            reply = self.recv()
         assert reply["id"] == rid, reply
         return reply
 
