@@ -352,6 +352,24 @@ def _tree_size(folder: Path) -> tuple[int, int]:
     return files, size
 
 
+def verify_cache(settings: Settings) -> dict[str, Any]:
+    """Re-hash every cached download (``cache/verify``): ``{"checked", "dropped"}``."""
+    cache = DownloadCache(settings)
+    try:
+        return cache.verify()
+    finally:
+        cache.close()
+
+
+def clear_cache(settings: Settings) -> dict[str, Any]:
+    """Remove every download not in use (``cache/clear``): ``{"evicted": n}``."""
+    cache = DownloadCache(settings)
+    try:
+        return {"evicted": len(cache.clear())}
+    finally:
+        cache.close()
+
+
 def cache_status(settings: Settings) -> dict[str, Any]:
     """What the per-user cache holds, for ``cache/status``: entries, bytes, location, kinds.
 

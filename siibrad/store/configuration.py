@@ -50,6 +50,7 @@ GITLAB_PROJECT = 892
 CONFIGURATION_FOLDERS = ("atlases", "spaces", "parcellations", "maps", "features")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 COMPLETE_MARKER = ".siibrad-complete"
+HOSTS = {"github": "GitHub", "gitlab": "EBRAINS GitLab"}
 OFFLINE_HINT = (
     "To work offline, point SIIBRAD_CONFIGURATION (or --configuration) at a local copy: "
     "SIIBRAD_CONFIGURATION=/path/to/siibra-configurations (a folder) or "
@@ -276,7 +277,11 @@ def _download_first(
                 archive = active.fetch(url)
             except SiibradError as exc:
                 log.warning("configuration.unavailable", spec=spec, url=url, error=exc.type)
-                attempts.append({"via": kind, "url": url, "type": exc.type, "message": exc.message})
+                # The fetcher's own message carries a mirror hint; here the offline hint
+                # below is the one that helps, so keep only what happened at each place.
+                inner = exc.data.get("attempts") or [{"message": exc.message}]
+                reason = "; ".join(str(a["message"]) for a in inner)
+                attempts.append({"via": kind, "url": url, "type": exc.type, "message": reason})
                 continue
             digest = sha256_of(archive)
             name = f"{kind}-{_slug(tag or kind)}-{digest[:16]}"
@@ -289,9 +294,9 @@ def _download_first(
     finally:
         if own is not None:
             own.close()
-    lines = "; ".join(f"{a['via']} ({a['url']}): {a['message']}" for a in attempts)
+    lines = "; ".join(f"{HOSTS.get(a['via'], a['via'])}: {a['message']}" for a in attempts)
     raise ConfigurationUnavailableError(
-        f"cannot get the siibra configuration {spec}: {lines}. {OFFLINE_HINT}",
+        f"cannot get the siibra configuration {spec} ({lines}). {OFFLINE_HINT}",
         spec=spec,
         attempts=attempts,
         hint=OFFLINE_HINT,

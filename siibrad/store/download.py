@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 import structlog
+from urllib3.exceptions import NameResolutionError
 
 from siibrad.errors import (
     ChecksumMismatchError,
@@ -172,9 +173,10 @@ class Downloader:
                 url=url,
             ) from exc
         except requests.exceptions.ConnectionError as exc:
-            raise _Retry(
-                FetchFailedError(f"cannot connect to {_origin(url)}: {_reason(exc)}", url=url)
-            ) from exc
+            failure = FetchFailedError(f"cannot connect to {_origin(url)}: {_reason(exc)}", url=url)
+            if _unresolvable(exc):
+                raise failure from exc  # no DNS (offline, air-gapped): retrying cannot help
+            raise _Retry(failure) from exc
         except requests.exceptions.RequestException as exc:
             raise FetchFailedError(f"cannot request {url}: {_reason(exc)}", url=url) from exc
         with response:
@@ -347,6 +349,15 @@ def _reason(exc: BaseException) -> str:
         inner = inner.__context__
     text = str(inner) or type(inner).__name__
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _unresolvable(exc: BaseException) -> bool:
+    inner: BaseException | None = exc
+    while inner is not None:
+        if isinstance(inner, NameResolutionError | socket.gaierror):
+            return True
+        inner = inner.__context__ if inner.__context__ is not inner else None
+    return False
 
 
 def _int_or_none(value: str | None) -> int | None:
