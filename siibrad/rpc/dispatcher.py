@@ -38,6 +38,7 @@ from siibrad.errors import (
     ShuttingDown,
     SiibradError,
 )
+from siibrad.rpc.batch import BatchCollector, Post
 from siibrad.rpc.codec import (
     Encoding,
     Frame,
@@ -58,7 +59,6 @@ from siibrad.rpc.messages import (
 from siibrad.rpc.registry import MethodSpec, MethodTable
 from siibrad.rpc.session import Job, Limits, RequestScope, Session
 
-Post = Callable[[bytes, list[Frame], Callable[[], None] | None], None]
 ContextFactory = Callable[[RequestScope], Any]
 WORK_DONE_TOKEN = "work_done_token"
 MAX_SESSIONS = 4096
@@ -177,12 +177,6 @@ class Dispatcher:
             "limits": self.limits.to_wire(),
         }
 
-    def post_frames(
-        self, key: bytes, frames: list[Frame], on_loop: Callable[[], None] | None
-    ) -> None:
-        """Hand frames to the transport from any thread (``on_loop`` runs on the socket thread)."""
-        self._post(key, frames, on_loop)
-
     def _cancel_request(self, scope: RequestScope, params: CancelParams) -> None:
         """Cancel a queued request now, or ask a running one to stop at its next check."""
         job = scope.session.in_flight.get(params.id)
@@ -276,7 +270,7 @@ class Dispatcher:
                 size=len(batch),
             )
         else:
-            collector = _BatchCollector(self, session, encoding)
+            collector = BatchCollector(self._post, session, encoding)
             for envelope in batch:
                 reply = self._handle_one(msg, envelope, collector)
                 if reply is not None:
@@ -286,7 +280,7 @@ class Dispatcher:
         return encode_envelope(error_message(None, error), encoding)
 
     def _handle_one(
-        self, msg: _Incoming, envelope: Any, collector: _BatchCollector | None
+        self, msg: _Incoming, envelope: Any, collector: BatchCollector | None
     ) -> dict[str, Any] | None:
         session, now = msg.session, msg.started_s
         method = "?"
@@ -338,7 +332,7 @@ class Dispatcher:
         params: Any,
         *,
         token: int | str | None,
-        collector: _BatchCollector | None,
+        collector: BatchCollector | None,
     ) -> None:
         session, encoding = msg.session, msg.encoding
         if request.id in session.in_flight:
@@ -429,56 +423,3 @@ class Dispatcher:
             duration_ms=round((time.monotonic() - started_s) * 1000, 3),
             outcome=outcome,
         )
-
-
-class _BatchCollector:
-    """Gathers the replies of one batch; the whole array goes out once the last one is in."""
-
-    __slots__ = (
-        "_closed",
-        "_dispatcher",
-        "_encoding",
-        "_lock",
-        "_on_loops",
-        "_session",
-        "pending",
-        "replies",
-    )
-
-    def __init__(self, dispatcher: Dispatcher, session: Session, encoding: Encoding) -> None:
-        self._dispatcher = dispatcher
-        self._session = session
-        self._encoding = encoding
-        self._lock = threading.Lock()
-        self._closed = False
-        self._on_loops: list[Callable[[], None]] = []
-        self.replies: list[dict[str, Any]] = []
-        self.pending = 0
-
-    def close(self) -> list[Frame] | None:
-        """Called on the socket thread once the batch is parsed: frames now, or None if pending."""
-        with self._lock:
-            self._closed = True
-            if self.pending:
-                return None
-        for on_loop in self._on_loops:
-            on_loop()
-        return encode_envelope(self.replies, self._encoding) if self.replies else None
-
-    def add(self, message: dict[str, Any], on_loop: Callable[[], None]) -> None:
-        """A pooled item finished (any thread); the last one after close() posts the batch."""
-        with self._lock:
-            self.replies.append(message)
-            self._on_loops.append(on_loop)
-            self.pending -= 1
-            done = self.pending == 0 and self._closed
-        if done:
-            on_loops = list(self._on_loops)
-
-            def run_all() -> None:
-                for fn in on_loops:
-                    fn()
-
-            self._dispatcher.post_frames(
-                self._session.key, encode_envelope(self.replies, self._encoding), run_all
-            )
