@@ -26,11 +26,15 @@ def as_points_mm(points: Any) -> npt.NDArray[np.float64]:
     [[1.0, 2.0, 3.0]]
     >>> as_points_mm([1.5, 2, 3]).shape
     (1, 3)
+    >>> as_points_mm([]).shape
+    (0, 3)
     """
     try:
         array = np.asarray(points)
     except (ValueError, TypeError) as exc:
         raise InvalidPointsError(f"points are not a numeric N×3 array: {exc}") from exc
+    if array.size == 0 and array.ndim <= 2 and (array.ndim < 2 or array.shape[1] in (0, 3)):
+        return np.empty((0, 3), dtype=np.float64)  # no points: an empty answer, nothing fetched
     if array.dtype.kind not in "iuf":
         raise InvalidPointsError(
             f"points must be real numbers, got dtype {array.dtype}", dtype=str(array.dtype)

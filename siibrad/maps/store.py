@@ -37,7 +37,7 @@ from siibrad.errors import (
     SpaceMismatchError,
 )
 from siibrad.maps.array_cache import DecodedArrayCache
-from siibrad.maps.assignment import Assignment, concat_assignments
+from siibrad.maps.assignment import Assignment, concat_assignments, empty_assignment
 from siibrad.maps.labelled import LabelledMap, LabelledPart, build_part
 from siibrad.maps.points import affine_scaling_mm, as_points_mm
 from siibrad.maps.regions import RegionResolver, RegionTable, build_region_table
@@ -279,6 +279,9 @@ class MapStore:
         check_space(map_, space_id)
         points_mm = as_points_mm(points)
         sigma = _sigmas(sigma_mm, len(points_mm))
+        if len(points_mm) == 0:
+            regions = build_region_table(map_, self.resolver)
+            return empty_assignment(regions, labelled=map_.maptype == MapType.LABELLED)
         warm = self.warm(map_, progress)
         sigma_vox = sigma / affine_scaling_mm(warm.affine)
         uncertain = np.flatnonzero(sigma_vox >= SIGMA_EXACT_BELOW_VOXELS)
@@ -310,6 +313,9 @@ class MapStore:
         """(N×R values, the regions of the columns, names of regions without data)."""
         check_space(map_, space_id)
         points_mm = as_points_mm(points)
+        if len(points_mm) == 0:
+            regions = build_region_table(map_, self.resolver)
+            return np.empty((0, len(regions))), regions, ()
         warm = self.warm(map_, progress)
         return warm.values(points_mm), warm.regions, _missing_names(warm)
 

@@ -1,15 +1,23 @@
 """``map/*``: map metadata (the map engineer adds map/assign, map/values and map/fetch here).
 
 ``map/list`` and ``map/get`` answer from the catalogue only: no volume is fetched or decoded.
+``map/assign``, ``map/values`` and ``map/fetch`` orchestrate :class:`siibrad.maps.MapStore`
+(shared through ``ctx.services``, see :mod:`siibrad.methods._maps`); they run on the worker
+pool and report ``$/progress`` for downloads and index builds that last over a second.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
+from siibrad.catalog.model import Map
 from siibrad.errors import InvalidParams
 from siibrad.methods import MethodContext, method
+from siibrad.methods._maps import export_nifti, map_progress, map_store
 from siibrad.methods.model_codec import codec_for
 
 
@@ -60,3 +68,140 @@ def map_get(ctx: MethodContext, params: MapGetParams) -> dict[str, Any]:
             fields=[{"field": n, "problem": "missing (or give id)"} for n in missing],
         )
     return codec_for(ctx).map(found, include_regions=params.include_regions)
+
+
+# --- map/assign, map/values, map/fetch (the maps engineer's part) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MapAssignParams:
+    points: Any
+    map: str | None = None
+    parcellation: str | None = None
+    space: str | None = None
+    maptype: Literal["labelled", "statistical"] = "labelled"
+    spec: str = ""
+    points_space: str | None = None
+    sigma_mm: Any = 0.0
+    lower_threshold: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MapValuesParams:
+    points: Any
+    map: str | None = None
+    parcellation: str | None = None
+    space: str | None = None
+    maptype: Literal["labelled", "statistical"] = "statistical"
+    spec: str = ""
+    points_space: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MapFetchParams:
+    map: str | None = None
+    parcellation: str | None = None
+    space: str | None = None
+    maptype: Literal["labelled", "statistical"] = "labelled"
+    spec: str = ""
+    region: str | None = None
+    volume: int = 0
+    fragment: str | None = None
+    output: Literal["path", "array"] = "path"
+
+
+@method("map/assign", heavy=True)
+def map_assign(ctx: MethodContext, params: MapAssignParams) -> dict[str, Any]:
+    """Assign N×3 points (mm, in the map's space) to the map's regions: one row per hit."""
+    found, points_space = _select_map(ctx, params)
+    with map_progress(ctx, f"map {found.name}") as progress:
+        result = map_store(ctx).assign(
+            found,
+            params.points,
+            sigma_mm=params.sigma_mm,
+            lower_threshold=params.lower_threshold,
+            space_id=points_space,
+            progress=progress,
+        )
+    return {
+        "map": _map_ref(found),
+        "count": len(result),
+        "columns": result.columns(),
+        "missing_regions": list(result.missing_regions),
+    }
+
+
+@method("map/values", heavy=True)
+def map_values(ctx: MethodContext, params: MapValuesParams) -> dict[str, Any]:
+    """Every region's value at every point: a dense N×R array with the region list."""
+    found, points_space = _select_map(ctx, params)
+    with map_progress(ctx, f"map {found.name}") as progress:
+        values, regions, missing = map_store(ctx).values(
+            found, params.points, space_id=points_space, progress=progress
+        )
+    count = len(regions)
+    return {
+        "map": _map_ref(found),
+        "regions": [
+            {"name": regions.names[i], "id": regions.ids[i], "key": regions.keys[i]}
+            for i in range(count)
+        ],
+        "values": values,
+        "missing_regions": list(missing),
+    }
+
+
+@method("map/fetch", heavy=True)
+def map_fetch(ctx: MethodContext, params: MapFetchParams) -> dict[str, Any]:
+    """A region's mask (labelled) or map (statistical), or a whole labelled volume."""
+    found, _ = _select_map(ctx, params)
+    store = map_store(ctx)
+    with map_progress(ctx, f"map {found.name}") as progress:
+        if params.region is not None:
+            array, affine, region = store.region_volume(found, params.region, progress)
+        else:
+            array, affine = store.map_volume(found, params.volume, params.fragment)
+            region = None
+    out: dict[str, Any] = {
+        "map": _map_ref(found),
+        "region": region,
+        "shape": list(array.shape),
+        "dtype": array.dtype.str,
+        "affine": np.asarray(affine, dtype=np.float64),
+    }
+    if params.output == "array":
+        out["array"] = np.ascontiguousarray(array)
+    else:
+        key = json.dumps([found.id, region, params.volume, params.fragment])
+        out["path"] = str(export_nifti(store.root / "exports", key, array, affine))
+    return out
+
+
+def _select_map(ctx: MethodContext, params: Any) -> tuple[Map, str | None]:
+    """The map a request names, and the space its points are declared in (if any)."""
+    points_space = getattr(params, "points_space", None)
+    if params.map is not None:
+        found = ctx.catalog.map_by_spec(params.map)
+        # beside an explicit map, ``space`` can only describe the points
+        declared = params.space if points_space is None else points_space
+    elif params.parcellation is not None and params.space is not None:
+        found = ctx.catalog.map(params.parcellation, params.space, params.maptype, params.spec)
+        declared = points_space
+    else:
+        missing = [n for n in ("parcellation", "space") if getattr(params, n) is None]
+        raise InvalidParams(
+            "give map (an id, key or name), or parcellation and space",
+            fields=[{"field": n, "problem": "missing (or give map)"} for n in missing],
+        )
+    space_id = ctx.catalog.space(declared).id if declared is not None else None
+    return found, space_id
+
+
+def _map_ref(found: Map) -> dict[str, Any]:
+    return {
+        "id": found.id,
+        "name": found.name,
+        "maptype": found.maptype.value,
+        "space_id": found.space_id,
+        "parcellation_id": found.parcellation_id,
+    }

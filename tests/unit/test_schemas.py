@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -112,12 +113,23 @@ def dispatcher(configuration_dir: Path) -> Dispatcher:
     def context(scope: RequestScope) -> MethodContext:
         return MethodContext(catalog, Settings(), _NoDaemon(), scope, services)
 
-    return Dispatcher(
+    dispatcher = Dispatcher(
         load_methods(),
         context_factory=context,
         executor=ThreadPoolExecutor(max_workers=1),
-        post=lambda key, frames, on_loop: None,
+        post=_post,
     )
+    return dispatcher
+
+
+def _post(key: Any, frames: Any, on_loop: Any) -> None:
+    if on_loop is not None:  # the dispatcher's bookkeeping, normally run on the socket loop
+        on_loop()
+    POSTED.put(frames)
+
+
+POSTED: queue.Queue[Any] = queue.Queue()
+"""Replies of heavy methods, which the dispatcher posts from its worker pool."""
 
 
 EXAMPLE_CALLS = [
@@ -137,7 +149,8 @@ def test_example_replies_validate_against_the_result_schema(
     session.initialized = True
     message = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
     frames = dispatcher.handle(session, encode_envelope(message, Encoding.MSGPACK))
-    assert frames is not None
+    if frames is None:  # a heavy method: its reply is posted from the worker pool
+        frames = POSTED.get(timeout=120)
     reply = msgpack.unpackb(bytes(frames[0]), raw=False)
     assert "result" in reply, reply
     validator(method, "params").validate(params)
