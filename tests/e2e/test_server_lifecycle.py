@@ -66,14 +66,14 @@ def test_shutdown_lets_work_finish_and_refuses_new_requests(
     worker = raw_client(daemon.endpoint)
     worker.initialize()
     worker.send_msgpack(
-        {"jsonrpc": "2.0", "id": "w", "method": "daemon/sleep", "params": {"duration_s": 1.5}}
+        {"jsonrpc": "2.0", "id": "w", "method": "daemon/sleep", "params": {"duration_s": 4}}
     )
     time.sleep(0.2)
     other = raw_client(daemon.endpoint)
     assert other.call("daemon/shutdown")["result"]["shutting_down"] is True
     late = other.request("region/resolve", RESOLVE)["error"]
     assert (late["code"], late["data"]["type"]) == (-32020, "ShuttingDown")
-    assert worker.recv()["result"]["slept_s"] >= 1.0
+    assert worker.recv()["result"]["slept_s"] >= 4.0
     assert daemon.wait_exit() == 0
     assert not (daemon.runtime_dir / "daemon.json").exists()
 
@@ -171,5 +171,35 @@ def test_cli_call_status_stop(configuration_dir: Path, tmp_path: Path) -> None:
         assert not (runtime / "daemon.json").exists()
         gone = run_cli(configuration_dir, tmp_path, "status", *rt)
         assert gone.returncode == 1 and "not running" in gone.stdout
+    finally:
+        run_cli(configuration_dir, tmp_path, "stop", *rt)
+
+
+def test_detach_returns_when_ready_or_explains_failure(
+    configuration_dir: Path, tmp_path: Path
+) -> None:
+    """serve --detach returns once the daemon answers; a failing start shows its log, exit 2."""
+    import tempfile
+
+    runtime = Path(tempfile.mkdtemp(prefix="sdd-"))
+    rt = ["--runtime-dir", str(runtime)]
+    try:
+        bad = run_cli(
+            configuration_dir,
+            tmp_path,
+            "serve",
+            "--detach",
+            *rt,
+            "--configuration",
+            str(tmp_path / "missing"),
+        )
+        assert bad.returncode == 2
+        assert "exited with status 2 before it was ready" in bad.stderr
+        assert "does not exist" in bad.stderr
+        good = run_cli(configuration_dir, tmp_path, "serve", "--detach", *rt)
+        assert good.returncode == 0 and "ready, pid" in good.stdout
+        pid = json.loads((runtime / "daemon.json").read_text())["pid"]
+        assert str(pid) in good.stdout
+        assert run_cli(configuration_dir, tmp_path, "status", *rt).returncode == 0
     finally:
         run_cli(configuration_dir, tmp_path, "stop", *rt)
