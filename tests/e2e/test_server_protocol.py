@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 
 import msgpack
@@ -119,9 +118,10 @@ def test_batches_and_notifications(siibrad_daemon: DaemonProcess, raw_client: Co
     assert replies[11]["error"]["code"] == -32601
     assert replies[12]["result"]["name"] == "MNI Colin 27"
     client.send_msgpack({"jsonrpc": "2.0", "method": "region/resolve", "params": RESOLVE})
-    assert client.nothing_within(0.5)
     client.send_msgpack([{"jsonrpc": "2.0", "method": "daemon/ping"}])
-    assert client.nothing_within(0.5)
+    # Messages of one connection are answered in order: the ping's reply is the next message.
+    assert client.request("daemon/ping")["result"]["pong"] is True
+    assert client.notifications == []
 
 
 def test_oversized_request_and_oversized_frame(
@@ -136,7 +136,9 @@ def test_oversized_request_and_oversized_frame(
     assert error["data"]["type"] == "PayloadTooLarge" and error["data"]["size_bytes"] > 1_000_000
     huge = raw_client(daemon.endpoint)
     huge.send_msgpack({**REQ, "params": RESOLVE}, b"\0" * 5_000_000)  # > 2x limit + 1 MiB
-    assert huge.nothing_within(1.0)  # libzmq dropped the connection unread
+    # libzmq dropped that connection unread; the DEALER reconnects and the next reply is the
+    # ping's, so the oversized request was never answered.
+    assert huge.request("daemon/ping")["result"]["pong"] is True
     assert_still_serving(raw_client, daemon)
 
 
@@ -198,9 +200,8 @@ def test_short_requests_flow_while_heavy_work_runs(
     assert {b["params"]["token"] for b in begins} == {"a", "b"}
     assert all(b["method"] == "$/progress" for b in begins)
     fast = raw_client(daemon.endpoint)
-    started = time.monotonic()
+    # Answered while both 30 s sleeps still run (they end cancelled below, not completed).
     assert "result" in fast.call("region/resolve", RESOLVE)
-    assert time.monotonic() - started < 25  # not queued behind the 30 s sleeps
     busy = slow.request("daemon/sleep", {"duration_s": 1})["error"]
     assert (busy["data"]["type"], busy["data"]["limit"]) == ("Busy", 2)
     for rid in ("a", "b"):
