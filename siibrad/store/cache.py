@@ -181,16 +181,19 @@ class DownloadCache:
             return None
         now = time.time()
         if changed or now - float(rec.get("used_at", 0.0)) > USED_AT_RESOLUTION_S:
-            self.index.set(
-                DOWNLOAD_KEY + url,
-                {**rec, "used_at": now, "inode": st.st_ino, "mtime_ns": st.st_mtime_ns},
-            )
+            # Compare-and-set: never overwrite a record another process just replaced.
+            with self.index.transact():
+                if self.index.get(DOWNLOAD_KEY + url) == rec:
+                    self.index.set(
+                        DOWNLOAD_KEY + url,
+                        {**rec, "used_at": now, "inode": st.st_ino, "mtime_ns": st.st_mtime_ns},
+                    )
         return path
 
     def _drop(self, url: str, rec: dict[str, Any], reason: str) -> None:
         log.warning("cache.invalid", url=url, reason=reason, path=rec.get("path"))
         # Only delete the exact entry we judged, not one a concurrent writer just replaced.
-        with contextlib.suppress(KeyError):
+        with self.index.transact(), contextlib.suppress(KeyError):
             if self.index.get(DOWNLOAD_KEY + url) == rec:
                 self.index.delete(DOWNLOAD_KEY + url)
 
