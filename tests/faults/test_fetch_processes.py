@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -79,3 +80,45 @@ def test_two_processes_fetching_one_url_download_it_once(
     assert sum("fetch.done" in out for out, _ in outputs) == 1
     assert paths.pop().read_bytes() == BODY
     assert http_server.hits("/slow/shared.bin") == 1
+
+
+MANY_SCRIPT = """
+import hashlib, random, sys
+from siibrad.settings import Settings
+from siibrad.store.fetch import HttpFetcher
+urls = sys.argv[2:]
+random.Random(int(sys.argv[1])).shuffle(urls)
+fetcher = HttpFetcher(Settings.from_env())
+for url in urls:
+    print(url, hashlib.sha256(fetcher.fetch(url).read_bytes()).hexdigest(), flush=True)
+"""
+
+
+def test_processes_sharing_the_cache_download_each_url_once(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    """Three processes fetching eight URLs in other orders: each downloaded once, all correct."""
+    bodies = {f"/many/{i}.bin": bytes([i]) * (40_000 + i) for i in range(8)}
+    urls = [http_server.add(path, body) for path, body in bodies.items()]
+    for path in bodies:
+        http_server.slow(path, chunk_bytes=10_000, delay_s=0.01)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MANY_SCRIPT, str(seed), *urls],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(3)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    expected = {
+        http_server.url + path: hashlib.sha256(body).hexdigest() for path, body in bodies.items()
+    }
+    for out, _ in outputs:
+        seen = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith("http://"))
+        assert seen == expected
+    assert [http_server.hits(path) for path in bodies] == [1] * len(bodies)
+    fetcher = HttpFetcher(Settings.from_env())
+    assert sorted(r["url"] for r in fetcher.cache.entries()) == sorted(expected)
