@@ -74,6 +74,18 @@ def test_silent_server_fails_with_timeout_not_retried(
     assert_not_cached(f, url)
 
 
+def test_body_stalling_mid_stream_times_out(http_server: LoopbackServer, tmp_path: Path) -> None:
+    """A body that stops flowing for longer than the read timeout: FetchTimeoutError, not cached."""
+    url = http_server.add("/stall.json", BODY)
+    http_server.slow("/stall.json", chunk_bytes=100_000, delay_s=1.5)
+    f = fetcher(tmp_path, read_timeout_s=0.3)
+    with pytest.raises(FetchTimeoutError) as err:
+        f.fetch(url)
+    assert "stalled" in err.value.message
+    assert http_server.hits("/stall.json") == 1
+    assert_not_cached(f, url)
+
+
 def test_unreachable_host_fails_after_retries(tmp_path: Path) -> None:
     """A refused connection is retried, then reported as FetchFailedError naming the host."""
     with socket.socket() as s:
