@@ -24,6 +24,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ GITLAB_PROJECT = 892
 CONFIGURATION_FOLDERS = ("atlases", "spaces", "parcellations", "maps", "features")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 COMPLETE_MARKER = ".siibrad-complete"
+STALE_STAGING_S = 3600.0
 HOSTS = {"github": "GitHub", "gitlab": "EBRAINS GitLab"}
 OFFLINE_HINT = (
     "To work offline, point SIIBRAD_CONFIGURATION (or --configuration) at a local copy: "
@@ -313,6 +315,9 @@ def _extracted(cache: DownloadCache, archive: Path, digest: str, name: str) -> P
     final = base / name
     if not (final / COMPLETE_MARKER).is_file():
         base.mkdir(parents=True, exist_ok=True)
+        for leftover in base.glob(".tmp-*"):  # of an extraction killed long ago
+            if time.time() - leftover.stat().st_mtime > STALE_STAGING_S:
+                shutil.rmtree(leftover, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(dir=base, prefix=".tmp-"))
         try:
             extract(archive, staging / "tree", Limits())
