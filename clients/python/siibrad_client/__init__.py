@@ -13,38 +13,68 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import errors
 from ._codec import RawArray
 from .client import PROTOCOL_VERSION, Client, PendingRequest
 from .errors import (
     AmbiguousError,
+    AmbiguousMapError,
+    AmbiguousParcellationError,
+    AmbiguousRegionError,
+    AmbiguousSpaceError,
+    AtlasNotFoundError,
     ClientError,
     DaemonStartError,
     DaemonUnavailableError,
+    DataUnavailableError,
+    InvalidParams,
+    InvalidPointsError,
+    InvalidSpecError,
+    MapNotFoundError,
     NotFoundError,
+    ParcellationNotFoundError,
+    RegionNotFoundError,
     ReplyTimeoutError,
     RequestCancelled,
     SiibradError,
+    SpaceNotFoundError,
+    UpstreamError,
 )
 from .models import Atlas, Map, Parcellation, Ref, Region, Space
 
 __all__ = [
     "PROTOCOL_VERSION",
     "AmbiguousError",
+    "AmbiguousMapError",
+    "AmbiguousParcellationError",
+    "AmbiguousRegionError",
+    "AmbiguousSpaceError",
     "Atlas",
+    "AtlasNotFoundError",
     "Client",
     "ClientError",
     "DaemonStartError",
     "DaemonUnavailableError",
+    "DataUnavailableError",
+    "InvalidParams",
+    "InvalidPointsError",
+    "InvalidSpecError",
     "Map",
+    "MapNotFoundError",
     "NotFoundError",
     "Parcellation",
+    "ParcellationNotFoundError",
     "PendingRequest",
     "RawArray",
     "Ref",
     "Region",
+    "RegionNotFoundError",
     "ReplyTimeoutError",
     "RequestCancelled",
     "SiibradError",
     "Space",
+    "SpaceNotFoundError",
+    "UpstreamError",
     "__version__",
+    "errors",
 ]
