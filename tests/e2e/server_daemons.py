@@ -65,16 +65,22 @@ class RawClient:
         """True when no message arrives within ``timeout_s`` (for notifications)."""
         return not self.socket.poll(int(timeout_s * 1000))
 
-    def request(self, method: str, params: dict[str, Any] | None = None, **extra: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        timeout_s: float = RECV_TIMEOUT_S,
+        **extra: Any,
+    ) -> Any:
         rid = next(self._ids)
         message = {"jsonrpc": "2.0", "id": rid, "method": method, **extra}
         if params is not None:
             message["params"] = params
         self.send_msgpack(message)
-        reply = self.recv()
+        reply = self.recv(timeout_s)
         while "id" not in reply:  # $/progress notifications come before the reply
             self.notifications.append(reply)
-            reply = self.recv()
+            reply = self.recv(timeout_s)
         assert reply["id"] == rid, reply
         return reply
 
@@ -176,7 +182,9 @@ def launch_daemon(
             info = json.loads(conn.read_text())
             client = RawClient(context, info["endpoints"]["zmq"])
             try:
-                if client.request("daemon/ping")["result"]["pong"]:
+                pong = client.request("daemon/ping", timeout_s=1.0)["result"]
+                # A stale daemon.json (killed predecessor) names another pid and instance.
+                if info["pid"] == process.pid and pong["instance_id"] == info["instance_id"]:
                     return DaemonProcess(process, runtime_dir, log_path, info)
             except TimeoutError:
                 pass

@@ -203,3 +203,18 @@ def test_detach_returns_when_ready_or_explains_failure(
         assert run_cli(configuration_dir, tmp_path, "status", *rt).returncode == 0
     finally:
         run_cli(configuration_dir, tmp_path, "stop", *rt)
+
+
+def test_restart_after_sigkill_reuses_the_runtime_dir(
+    start_daemon: Callable[..., DaemonProcess], raw_client: Connect
+) -> None:
+    """A killed daemon leaves stale files; the next one takes over the dir with a new instance."""
+    first = start_daemon()
+    first.process.kill()
+    first.wait_exit()
+    assert (first.runtime_dir / "daemon.json").exists()  # stale, nobody cleaned up
+    second = start_daemon(runtime_dir=first.runtime_dir)
+    assert second.info["instance_id"] != first.info["instance_id"]
+    assert second.info["pid"] == second.process.pid
+    client = raw_client(second.endpoint)
+    assert client.initialize()["instance_id"] == second.info["instance_id"]
