@@ -87,7 +87,7 @@ class Connection:
             frames: list[Any] = [self.socket.recv()]
         except self._zmq.Again:
             return False
-        while self.socket.rcvmore:
+        while self.socket.getsockopt(self._zmq.RCVMORE):
             frames.append(self.socket.recv(copy=False))
         try:
             message = decode(frames)
