@@ -12,7 +12,6 @@ builds every index, and from then on answers in microseconds: ``atlas/space/parc
 
 from __future__ import annotations
 
-import gc
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from siibrad.catalog import _gc
 from siibrad.catalog.concepts import ConceptTable, concept_matches, parcellation_matches
 from siibrad.catalog.loader import ConfigurationProblem, LoadedConfiguration, load_folders
 from siibrad.catalog.memo import DEFAULT_MEMO_SIZE, BoundedMemo
@@ -81,38 +81,40 @@ class Catalog:
         source: ConfigurationSource,
         memo_size: int = DEFAULT_MEMO_SIZE,
     ) -> None:
-        self.source = source
-        self.problems: tuple[ConfigurationProblem, ...] = loaded.problems
-        self._atlases = ConceptTable(
-            loaded.atlases,
-            lambda a, s: concept_matches(a.name, a.key, a.id, s),
-            AtlasNotFoundError,
-            lambda a: (a.name,),
-        )
-        self._spaces = ConceptTable(
-            loaded.spaces,
-            lambda sp, s: concept_matches(sp.name, sp.key, sp.id, s),
-            SpaceNotFoundError,
-            lambda sp: (sp.name, sp.short_name),
-        )
-        self._parcellations = ConceptTable(
-            loaded.parcellations,
-            parcellation_matches,
-            ParcellationNotFoundError,
-            lambda p: (p.name, p.short_name),
-        )
-        self._maps = ConceptTable(
-            loaded.maps,
-            lambda m, s: concept_matches(m.name, m.key, m.id, s),
-            MapNotFoundError,
-            lambda m: (m.name,),
-        )
-        self._indexes = {p.id: RegionIndex(p) for p in loaded.parcellations}
-        self._regions_by_id: dict[str, Region] = {}
-        for p in loaded.parcellations:
-            for r in p.regions:
-                self._regions_by_id.setdefault(r.id, r)
+        with _gc.paused():
+            self.source = source
+            self.problems: tuple[ConfigurationProblem, ...] = loaded.problems
+            self._atlases = ConceptTable(
+                loaded.atlases,
+                lambda a, s: concept_matches(a.name, a.key, a.id, s),
+                AtlasNotFoundError,
+                lambda a: (a.name,),
+            )
+            self._spaces = ConceptTable(
+                loaded.spaces,
+                lambda sp, s: concept_matches(sp.name, sp.key, sp.id, s),
+                SpaceNotFoundError,
+                lambda sp: (sp.name, sp.short_name),
+            )
+            self._parcellations = ConceptTable(
+                loaded.parcellations,
+                parcellation_matches,
+                ParcellationNotFoundError,
+                lambda p: (p.name, p.short_name),
+            )
+            self._maps = ConceptTable(
+                loaded.maps,
+                lambda m, s: concept_matches(m.name, m.key, m.id, s),
+                MapNotFoundError,
+                lambda m: (m.name,),
+            )
+            self._indexes = {p.id: RegionIndex(p) for p in loaded.parcellations}
+            self._regions_by_id: dict[str, Region] = {}
+            for p in loaded.parcellations:
+                for r in p.regions:
+                    self._regions_by_id.setdefault(r.id, r)
         self._memo = BoundedMemo(memo_size)
+        _gc.settle()
 
     @classmethod
     def load(
@@ -131,16 +133,8 @@ class Catalog:
         """
         opened = open_configuration(source, settings)
         roots = [opened.root] + [open_configuration(e, settings).root for e in extensions]
-        # ~100k long-lived objects are created here; collecting garbage while they are being
-        # built only rescans them (a third of the load time), and there is no garbage to find.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            loaded = load_folders(roots, strict=strict)
-            catalog = cls(loaded, opened, memo_size)
-        finally:
-            if collecting:
-                gc.enable()
+        loaded = load_folders(roots, strict=strict)
+        catalog = cls(loaded, opened, memo_size)
         log.info(
             "catalog_loaded",
             source=opened.spec,

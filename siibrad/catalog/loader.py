@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from siibrad.catalog import _gc
 from siibrad.catalog.model import Atlas, Map, Parcellation, Space
 from siibrad.catalog.parse import (
     ATLAS_TYPE,
@@ -105,6 +106,11 @@ class _Registry:
 
 def load_folders(roots: Sequence[Path], *, strict: bool = False) -> LoadedConfiguration:
     """Build every atlas, space, parcellation and map of ``roots`` (base first, then extensions)."""
+    with _gc.paused():
+        return _load_folders(roots, strict)
+
+
+def _load_folders(roots: Sequence[Path], strict: bool) -> LoadedConfiguration:
     if not roots or not any((roots[0] / folder).is_dir() for folder in FOLDERS):
         raise ConfigurationError(
             f"{roots[0] if roots else '(none)'} is not a siibra configuration: it has none of "

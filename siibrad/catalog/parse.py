@@ -187,8 +187,14 @@ def build_parcellation(spec: Mapping[str, Any]) -> Parcellation:
     key = create_key(name)
     regions: list[Region] = []
     children_of: list[list[int]] = []
-
-    def add(node: Mapping[str, Any], parent: int | None, depth: int, configured: str) -> int:
+    root_spec = {"children": _field(spec, "regions", list, "parcellation"), **spec}
+    # Iterative pre-order walk: a recursive closure would be a reference cycle holding every
+    # region, which the frozen garbage collector (see _gc) would never free.
+    stack: list[tuple[Mapping[str, Any], int | None, int, str]] = [
+        (root_spec, None, 0, _field(spec, "name", str, "parcellation"))
+    ]
+    while stack:
+        node, parent, depth, configured = stack.pop()
         where = f"region {configured!r}"
         region_name = name if parent is None else _display_name(node, clean_name(configured))
         region_key = create_key(region_name)
@@ -210,14 +216,13 @@ def build_parcellation(spec: Mapping[str, Any]) -> Parcellation:
             )
         )
         children_of.append([])
-        for child_spec in _field(node, "children", list, where) if "children" in node else []:
+        if parent is not None:
+            children_of[parent].append(index)
+        children = _field(node, "children", list, where) if "children" in node else []
+        for child_spec in reversed(children):
             child = _object(child_spec, f"{where} child")
-            child_index = add(child, index, depth + 1, _field(child, "name", str, f"{where} child"))
-            children_of[index].append(child_index)
-        return index
-
-    root_spec = {"children": _field(spec, "regions", list, "parcellation"), **spec}
-    add(root_spec, None, 0, _field(spec, "name", str, "parcellation"))
+            child_name = _field(child, "name", str, f"{where} child")
+            stack.append((child, index, depth + 1, child_name))
     version = spec.get("@version")
     return Parcellation(
         id=parcellation_id,
