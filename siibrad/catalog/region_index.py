@@ -37,7 +37,7 @@ from siibrad.errors import AmbiguousRegionError, InvalidSpecError, RegionNotFoun
 _REGEX_SPEC = re.compile(r"^/(?P<expression>.+)/(?P<flags>[a-zA-Z]*)$")
 _REGEX_FLAGS = "aiLmsux"
 
-RANK_LIMIT = 64
+RANK_LIMIT = 24
 """Ambiguity errors with more candidates than this list them in tree order, not by similarity."""
 
 RegionSpec = str | Region | re.Pattern[str]

@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from difflib import SequenceMatcher
+from functools import lru_cache
 from itertools import pairwise
 
 MAX_SUGGESTIONS = 5
@@ -37,17 +38,31 @@ def _trigrams(text: str) -> set[str]:
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
+@lru_cache(maxsize=16384)
+def _analysed(name: str) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    """Normal form, trigrams and word normal forms of a name (bounded memo: the Julich-Brain
+    versions and the hemispheres repeat most names across parcellations)."""
+    normal = normal_form(name)
+    words = frozenset(w for w in map(normal_form, name.split()) if w)
+    return normal, tuple(_trigrams(normal)), words
+
+
 class Suggester:
     """Close names for a spec, best first; built once from the names it may suggest."""
 
     def __init__(self, names: Iterable[str]) -> None:
         self._names = list(dict.fromkeys(n for n in names if n))
-        self._normal = [normal_form(n) for n in self._names]
-        self._words = [{w for w in map(normal_form, n.split()) if w} for n in self._names]
+        analysed = [_analysed(n) for n in self._names]
+        self._normal = [normal for normal, _, _ in analysed]
+        self._words = [words for _, _, words in analysed]
         self._by_trigram: dict[str, list[int]] = {}
-        for i, normal in enumerate(self._normal):
-            for gram in _trigrams(normal):
-                self._by_trigram.setdefault(gram, []).append(i)
+        for i, (_, grams, _) in enumerate(analysed):
+            for gram in grams:
+                postings = self._by_trigram.get(gram)
+                if postings is None:
+                    self._by_trigram[gram] = [i]
+                else:
+                    postings.append(i)
         # Trigrams shared by a quarter of all names ("are" of "Area") rank nothing.
         self._common_limit = max(32, len(self._names) // 4)
 
