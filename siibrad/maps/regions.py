@@ -49,8 +49,9 @@ class RegionTable:
 
     def row_of(self, name: str) -> int | None:
         """The row of a configured or resolved region name, else ``None``."""
+        resolved_names = self.names[: len(self.configured_names)]
         for i, (configured, resolved) in enumerate(
-            zip(self.configured_names, self.names, strict=True)
+            zip(self.configured_names, resolved_names, strict=True)
         ):
             if name in (configured, resolved):
                 return i
