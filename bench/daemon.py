@@ -95,15 +95,28 @@ def stop_daemon(runtime: Path) -> None:
 
     if not (runtime / "daemon.json").exists():
         return
+    pid = json.loads((runtime / "daemon.json").read_text()).get("pid")
     try:
         with Client(runtime_dir=runtime, autostart=False, connect_timeout_s=5) as client:
             client.shutdown()
     except SiibradError:
         pass
-    for _ in range(600):
-        if not (runtime / "daemon.json").exists():
+    for _ in range(600):  # bounded: until the file is gone and the process has exited
+        if not (runtime / "daemon.json").exists() and not _alive(pid):
             return
         time.sleep(0.05)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def measure_round_trips(rounds: int, calls: int) -> dict[str, Any]:

@@ -48,6 +48,12 @@ def stop_daemon(directory: Path) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(info.pid, signal.SIGTERM)
         wait_until_gone(directory, 15)
+    for _ in range(300):  # bounded: let the process finish its exit before the dir goes
+        try:
+            os.kill(info.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager
