@@ -16,10 +16,20 @@ $(BIN)/.installed: pyproject.toml clients/python/pyproject.toml
 
 setup: $(BIN)/.installed
 
-## Start the daemon on the local configuration (offline) and ask it a first question.
-run: setup
-	SIIBRAD_CONFIGURATION=$(CONFIG) $(BIN)/siibrad serve --detach
+MIRRORS := $(VENV)/shared-mirrors.txt
+# The daemon of `make run`: local configuration, FSL Juelich extension, real map files from
+# ../shared/data through a mirrors file, never the network.
+DAEMON_ENV := SIIBRAD_CONFIGURATION=$(CONFIG) SIIBRAD_MIRRORS_FILE=$(MIRRORS) SIIBRAD_OFFLINE=1
+
+$(MIRRORS): $(BIN)/.installed scripts/mirrors_from_tsv.py
+	$(BIN)/python scripts/mirrors_from_tsv.py $(SHARED)/data > $@
+
+## Start the daemon on the local configuration (offline) and ask it first questions.
+run: setup $(MIRRORS)
+	$(BIN)/siibrad status >/dev/null 2>&1 || $(DAEMON_ENV) $(BIN)/siibrad serve --detach --extension $(SHARED)/data/extensions/fsl-juelich
 	$(BIN)/siibrad call region/resolve '{"parcellation": "julich 3.1", "region": "hoc1 left"}'
+	$(BIN)/siibrad call map/assign '{"parcellation": "julich 3.1", "space": "mni152", "points": [[-20, -80, 2], [40, 20, 10]]}'
+	@echo "siibrad is running: try '$(BIN)/siibrad status', stop it with '$(BIN)/siibrad stop'."
 
 ## Every test: unit, contract, golden, faults, end-to-end (a real daemon), clients.
 test: setup

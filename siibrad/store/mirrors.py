@@ -3,7 +3,10 @@
 A mirror lets an air-gapped cluster, an institute proxy or a test stand in for an upstream
 host. The setting is ``PREFIX=TARGET`` pairs separated by commas (``SIIBRAD_MIRRORS``) or one
 pair per line in a mirrors file (``SIIBRAD_MIRRORS_FILE``; ``#`` starts a comment). TARGET is
-an ``http(s)://`` base URL or a local directory (a path, or a ``file://`` URL).
+an ``http(s)://`` base URL or a local directory (a path, or a ``file://`` URL). A rule whose
+PREFIX is a whole file URL may name a local file as TARGET (``URL=/data/copy.nii.gz``), so a list
+of single files, such as ``scripts/mirrors_from_tsv.py`` makes from ../shared/data/MIRROR.tsv,
+stands in for scattered upstream files.
 
 Contract: :func:`candidates` lists, for one URL, every place to try, mirrors first (longest
 prefix first, then in the order given; the environment setting before the file), the origin
@@ -129,6 +132,8 @@ def candidates(url: str, mirrors: Sequence[Mirror]) -> list[Candidate]:
             if remainder and not remainder.startswith(("/", "?", "#")) and rule.prefix[-1] != "/":
                 remainder = "/" + remainder
             found.append(Candidate(rule.target + remainder, None, via))
+        elif remainder == "":
+            found.append(Candidate(None, rule.directory, via))  # the whole URL names one file
         else:
             path = local_path(rule.directory, remainder)
             if path is not None:

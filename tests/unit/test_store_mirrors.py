@@ -102,3 +102,13 @@ def test_credentials_in_a_mirror_url_are_not_shown(tmp_path: Path) -> None:
     (first, _origin) = candidates("https://h.org/x", rules)
     assert "secret" not in first.via
     assert first.url == "http://me:secret@proxy:3128/h/x"
+
+
+def test_whole_url_rule_names_a_local_file(tmp_path: Path) -> None:
+    """A rule whose prefix is the full URL maps it to one local file, tried before the origin."""
+    copy = tmp_path / "copy.nii.gz"
+    copy.write_bytes(b"x")
+    url = "https://data-proxy.ebrains.eu/api/v1/buckets/b/area_l.nii.gz"
+    found = candidates(url, parse_mirrors(f"{url}={copy}"))
+    assert [c.path for c in found] == [copy, None]
+    assert found[-1].url == url
