@@ -111,6 +111,12 @@ class RegionIndex:
                 self._exact.setdefault(text.lower().strip(), set()).add(r.index)
             for text in (r.name, r.key):
                 self._first_cased.setdefault(text, r.index)
+        # A region's name exactly as configured also wins outright (after cleaned names and
+        # keys): siibra cleans the spec's words and may then also match a longer name, e.g.
+        # "LP (...) - right hemisphere" vs "VLP (...) right" (docs/compatibility.md).
+        for r in regions:
+            self._first_cased.setdefault(r.configured_name, r.index)
+        for r in regions:
             for word in name_words(r.name):
                 self._words.setdefault(word, set()).add(r.index)
             for alias in (r.name, r.key, r.id, *(value for _, value in r.ontology_ids)):

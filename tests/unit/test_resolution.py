@@ -341,3 +341,13 @@ def test_concurrent_resolution_gives_the_same_answers(catalog: Catalog) -> None:
     for t in threads:
         t.join(timeout=60)
     assert results == [expected] * 4
+
+
+def test_configured_name_wins_over_a_longer_word_match(catalog: Catalog) -> None:
+    """A region's exact configured name resolves to it, where siibra also matches VLP."""
+    spec = "LP (Thalamus, lateral posterior Nucleus) - right hemisphere"
+    region = catalog.region("julich 3.1", spec)
+    assert region.configured_name == spec
+    assert region.name == "LP (Thalamus, lateral posterior Nucleus) right"
+    with pytest.raises(AmbiguousRegionError):
+        catalog.region("julich 3.1", "lateral posterior nucleus right")
