@@ -176,6 +176,10 @@ class Daemon:
         """Begin a graceful stop (safe from handlers and signal handlers)."""
         if self._stop_reason is None:
             self._stop_reason = reason
+        if self.dispatcher is not None:
+            # At once, not at the loop's next turn: requests already queued behind
+            # daemon/shutdown on the socket must get ShuttingDown too.
+            self.dispatcher.begin_shutdown()
         if self.server is not None:
             self.server.wake()
 
@@ -199,7 +203,7 @@ class Daemon:
             if idle_s <= 0 or dispatcher.in_flight or now - dispatcher.last_activity_s < idle_s:
                 return True
             self._stop_reason = "idle"
-        if not dispatcher.shutting_down:
+        if self._grace_deadline is None:
             dispatcher.begin_shutdown()
             self._grace_deadline = now + self.options.shutdown_grace_s
             self._log.info("stopping", reason=self._stop_reason, in_flight=dispatcher.in_flight)
