@@ -42,11 +42,15 @@ class SiibradError(Exception):
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-RPC error object: ``{"code", "message", "data": {"type", ...}}``."""
-        return {"code": self.code, "message": self.message, "data": {"type": self.type, **self.data}}
+        return {
+            "code": self.code,
+            "message": self.message,
+            "data": {"type": self.type, **self.data},
+        }
 
     @staticmethod
     def from_wire(error: Mapping[str, Any]) -> SiibradError:
-        """Rebuild the matching exception from a wire error object (unknown types map to the root)."""
+        """The matching exception for a wire error object (an unknown type maps to the root)."""
         data = dict(error.get("data") or {})
         cls = ERRORS_BY_TYPE.get(str(data.pop("type", "")), SiibradError)
         exc = cls.__new__(cls)

@@ -63,7 +63,9 @@ class Settings:
             cache_dir=Path(env["SIIBRAD_CACHE_DIR"])
             if env.get("SIIBRAD_CACHE_DIR")
             else _user_cache_dir(env),
-            runtime_dir=Path(env["SIIBRAD_RUNTIME_DIR"]) if env.get("SIIBRAD_RUNTIME_DIR") else None,
+            runtime_dir=Path(env["SIIBRAD_RUNTIME_DIR"])
+            if env.get("SIIBRAD_RUNTIME_DIR")
+            else None,
             mirrors=env.get("SIIBRAD_MIRRORS", ""),
             mirrors_file=Path(env["SIIBRAD_MIRRORS_FILE"])
             if env.get("SIIBRAD_MIRRORS_FILE")

@@ -20,7 +20,9 @@ CONFIGURATION = SHARED_DATA / "siibra-configurations"
 def shared_data() -> Path:
     """The real atlas data in ../shared/data (fails, never skips, when it is absent)."""
     if not (SHARED_DATA / "MIRROR.tsv").is_file():
-        pytest.fail(f"shared data missing: expected {SHARED_DATA} (the ../shared folder beside the project)")
+        pytest.fail(
+            f"shared data missing: expected {SHARED_DATA} (the ../shared folder beside the project)"
+        )
     return SHARED_DATA
 
 
