@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from siibrad.methods import MethodContext, method
-from siibrad.methods._maps import map_store
+from siibrad.methods.map import maps_layer
 from siibrad.store import cache as store_cache
 
 
@@ -23,4 +23,7 @@ class CacheStatusParams:
 @method("cache/status", heavy=True)
 def cache_status(ctx: MethodContext, params: CacheStatusParams) -> dict[str, Any]:
     """The disk cache and the warm maps: sizes, entries, budget."""
-    return {"cache": store_cache.cache_status(ctx.settings), "maps": map_store(ctx).status()}
+    return {
+        "cache": store_cache.cache_status(ctx.settings),
+        "maps": maps_layer().map_store(ctx).status(),
+    }

@@ -8,8 +8,10 @@ pool and report ``$/progress`` for downloads and index builds that last over a s
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
@@ -17,8 +19,13 @@ import numpy as np
 from siibrad.catalog.model import Map
 from siibrad.errors import InvalidParams
 from siibrad.methods import MethodContext, method
-from siibrad.methods._maps import export_nifti, map_progress, map_store
 from siibrad.methods.model_codec import codec_for
+
+
+def maps_layer() -> ModuleType:
+    """:mod:`siibrad.methods._maps`, imported on first use: it brings nibabel and the maps layer,
+    which cost daemon start-up (and so auto-start latency) that catalogue-only work never needs."""
+    return importlib.import_module("siibrad.methods._maps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,18 +117,36 @@ class MapFetchParams:
     output: Literal["path", "array"] = "path"
 
 
-@method("map/assign", heavy=True)
+INLINE_MAX_POINTS = 1_000
+"""Exact points up to this count on a warm map are answered on the socket thread (microseconds)."""
+
+
+def _few_points_on_warm_map(ctx: MethodContext, params: MapAssignParams) -> bool:
+    """Whether this assignment is cheap: exact points, few, on a map already in memory."""
+    if not isinstance(params.sigma_mm, int | float) or params.sigma_mm != 0:
+        return False
+    if len(params.points) > INLINE_MAX_POINTS:
+        return False
+    found, _ = _select_map(ctx, params)
+    return bool(maps_layer().map_store(ctx).is_warm(found.id))
+
+
+@method("map/assign", heavy=True, inline_if=_few_points_on_warm_map)
 def map_assign(ctx: MethodContext, params: MapAssignParams) -> dict[str, Any]:
     """Assign N×3 points (mm, in the map's space) to the map's regions: one row per hit."""
     found, points_space = _select_map(ctx, params)
-    with map_progress(ctx, f"map {found.name}") as progress:
-        result = map_store(ctx).assign(
-            found,
-            params.points,
-            sigma_mm=params.sigma_mm,
-            lower_threshold=params.lower_threshold,
-            space_id=points_space,
-            progress=progress,
+    with maps_layer().map_progress(ctx, f"map {found.name}") as progress:
+        result = (
+            maps_layer()
+            .map_store(ctx)
+            .assign(
+                found,
+                params.points,
+                sigma_mm=params.sigma_mm,
+                lower_threshold=params.lower_threshold,
+                space_id=points_space,
+                progress=progress,
+            )
         )
     return {
         "map": _map_ref(found),
@@ -135,9 +160,11 @@ def map_assign(ctx: MethodContext, params: MapAssignParams) -> dict[str, Any]:
 def map_values(ctx: MethodContext, params: MapValuesParams) -> dict[str, Any]:
     """Every region's value at every point: a dense N×R array with the region list."""
     found, points_space = _select_map(ctx, params)
-    with map_progress(ctx, f"map {found.name}") as progress:
-        values, regions, missing = map_store(ctx).values(
-            found, params.points, space_id=points_space, progress=progress
+    with maps_layer().map_progress(ctx, f"map {found.name}") as progress:
+        values, regions, missing = (
+            maps_layer()
+            .map_store(ctx)
+            .values(found, params.points, space_id=points_space, progress=progress)
         )
     count = len(regions)
     return {
@@ -155,8 +182,8 @@ def map_values(ctx: MethodContext, params: MapValuesParams) -> dict[str, Any]:
 def map_fetch(ctx: MethodContext, params: MapFetchParams) -> dict[str, Any]:
     """A region's mask (labelled) or map (statistical), or a whole labelled volume."""
     found, _ = _select_map(ctx, params)
-    store = map_store(ctx)
-    with map_progress(ctx, f"map {found.name}") as progress:
+    store = maps_layer().map_store(ctx)
+    with maps_layer().map_progress(ctx, f"map {found.name}") as progress:
         if params.region is not None:
             array, affine, region = store.region_volume(found, params.region, progress)
         else:
@@ -173,7 +200,7 @@ def map_fetch(ctx: MethodContext, params: MapFetchParams) -> dict[str, Any]:
         out["array"] = np.ascontiguousarray(array)
     else:
         key = json.dumps([found.id, region, params.volume, params.fragment])
-        out["path"] = str(export_nifti(store.root / "exports", key, array, affine))
+        out["path"] = str(maps_layer().export_nifti(store.root / "exports", key, array, affine))
     return out
 
 

@@ -307,11 +307,11 @@ class Dispatcher:
             if msg.with_arrays:
                 params = decode_arrays(params, msg.buffers)
             built = spec.build_params(params)
-            if spec.heavy and not request.is_notification:
-                self._submit(msg, spec, request, built, token=token, collector=collector)
-                return None
             scope = RequestScope(session, request.id, method, msg.encoding, None, token, None)
             ctx = scope if spec.builtin else self._context_factory(scope)
+            if spec.heavy and not request.is_notification and not _cheap(spec, ctx, built):
+                self._submit(msg, spec, request, built, token=token, collector=collector)
+                return None
             result = spec.handler(ctx, built)
         except Exception as exc:
             failure = exc if isinstance(exc, SiibradError) else self._internal_error(method, exc)
@@ -423,3 +423,13 @@ class Dispatcher:
             duration_ms=round((time.monotonic() - started_s) * 1000, 3),
             outcome=outcome,
         )
+
+
+def _cheap(spec: MethodSpec, ctx: Any, params: Any) -> bool:
+    """Whether a heavy method's call may run inline: its ``inline_if`` says so, and never raises."""
+    if spec.inline_if is None:
+        return False
+    try:
+        return bool(spec.inline_if(ctx, params))
+    except Exception:  # a failing check only means "use the worker pool"
+        return False

@@ -31,6 +31,9 @@ class MethodSpec:
     params_type: type[Any]
     build_params: Callable[[Mapping[str, Any]], Any]
     heavy: bool = False
+    inline_if: Callable[[Any, Any], bool] | None = None
+    """For a heavy method: ``inline_if(ctx, params)`` true means this call is cheap (e.g. a few
+    points on a map already warm) and runs on the socket thread, saving the worker hand-off."""
     before_initialize: bool = False
     builtin: bool = False
     """Protocol-level methods (``initialize``, ``$/cancelRequest``) get the request scope as ctx."""
@@ -48,6 +51,7 @@ class MethodTable:
         name: str,
         *,
         heavy: bool = False,
+        inline_if: Callable[[Any, Any], bool] | None = None,
         before_initialize: bool = False,
         builtin: bool = False,
     ) -> Callable[[H], H]:
@@ -64,6 +68,7 @@ class MethodTable:
                 params_type=params_type,
                 build_params=compile_params(params_type),
                 heavy=heavy,
+                inline_if=inline_if,
                 before_initialize=before_initialize,
                 builtin=builtin,
                 summary=doc.splitlines()[0] if doc else "",

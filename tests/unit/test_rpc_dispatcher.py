@@ -56,6 +56,16 @@ def build_table(gates: dict[str, threading.Event]) -> MethodTable:
         ctx.progress("end")
         return {"opened": params.name}
 
+    def small(ctx: RequestScope, params: EchoParams) -> bool:
+        if params.value == "explode":
+            raise RuntimeError("a failing check means: use the pool")
+        return params.count <= 10
+
+    @table.register("test/sum", heavy=True, inline_if=small)
+    def total(ctx: RequestScope, params: EchoParams) -> dict[str, Any]:
+        """Heavy in general, cheap for small counts."""
+        return {"sum": sum(range(params.count)), "thread": threading.current_thread().name}
+
     @table.register("test/ping", before_initialize=True)
     def ping(ctx: RequestScope, params: EchoParams) -> dict[str, Any]:
         """Works before initialize."""
@@ -304,3 +314,15 @@ def test_shutdown_refuses_new_work_and_cancels_the_rest(harness: Harness) -> Non
     assert harness.send(request(2, "test/echo"))["error"]["data"]["type"] == "ShuttingDown"
     harness.dispatcher.cancel_all()
     assert harness.next_posted()["error"]["data"]["type"] == "RequestCancelled"
+
+
+def test_heavy_method_runs_inline_when_its_check_says_cheap(harness: Harness) -> None:
+    """inline_if true answers on the loop; false or a failing check goes to the pool."""
+    harness.initialize()
+    inline = harness.send(request(1, "test/sum", count=3))["result"]
+    assert inline == {"sum": 3, "thread": threading.current_thread().name}
+    assert harness.send(request(2, "test/sum", count=100)) is None
+    pooled = harness.next_posted()["result"]
+    assert pooled["sum"] == 4950 and pooled["thread"] != threading.current_thread().name
+    assert harness.send(request(3, "test/sum", count=1, value="explode")) is None
+    assert harness.next_posted()["result"]["sum"] == 0
