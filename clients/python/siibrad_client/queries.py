@@ -8,6 +8,7 @@ so notebooks port by changing ``siibra.`` into ``client.``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,11 +26,12 @@ def _drop_none(**params: Any) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-class AtlasQueries:
+class AtlasQueries(ABC):
     """The typed helpers; :class:`~siibrad_client.Client` provides ``call``."""
 
+    @abstractmethod
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
-        raise NotImplementedError
+        """Send one request and return its result (the transport lives in the client)."""
 
     # --- daemon ---------------------------------------------------------------------------
 
