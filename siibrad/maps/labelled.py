@@ -34,6 +34,8 @@ class LabelledPart:
     lut: npt.NDArray[np.int32]
     label_voxels: npt.NDArray[np.int64]
     """Voxel count per label value (index = label), for containedness scores."""
+    lookup: np.ndarray[Any, Any]
+    """The same voxels as a plain ndarray view (indexing a memmap object costs microseconds)."""
 
     @property
     def array(self) -> np.ndarray[Any, Any]:
@@ -46,6 +48,8 @@ class LabelledPart:
     def region_rows(self, labels: npt.NDArray[Any]) -> npt.NDArray[np.int32]:
         """Region rows of label values (out-of-table or negative labels give ``-1``)."""
         as_int = labels.astype(np.int64, copy=False)
+        if as_int.size == 0 or (as_int.min() >= 0 and as_int.max() < self.lut.size):
+            return self.lut[as_int]
         ok = (as_int >= 0) & (as_int < self.lut.size)
         rows = np.full(as_int.shape, -1, dtype=np.int32)
         rows[ok] = self.lut[as_int[ok]]
@@ -80,7 +84,7 @@ def build_part(
     flat = np.asarray(array).ravel(order="K")
     positive = flat[flat > 0].astype(np.int64)
     counts = np.bincount(positive, minlength=lut.size)
-    return LabelledPart(volume, fragment, data, lut, counts)
+    return LabelledPart(volume, fragment, data, lut, counts, np.asarray(array))
 
 
 class LabelledMap:
@@ -104,36 +108,41 @@ class LabelledMap:
     def assign_exact(
         self, points_mm: npt.NDArray[np.float64], lower_threshold: float = 0.0
     ) -> Assignment:
-        columns: dict[str, list[np.ndarray[Any, Any]]] = {
-            "point": [],
-            "region_row": [],
-            "volume": [],
-            "fragment": [],
-            "label": [],
-        }
-        voxel_cache: dict[bytes, npt.NDArray[np.int64]] = {}
+        found: list[dict[str, np.ndarray[Any, Any]]] = []
+        # fragments share a grid: mm → voxel and the bounds test run once per distinct grid
+        grids: dict[tuple[bytes, tuple[int, ...]], tuple[Any, ...]] = {}
         for part in self.parts:
-            key = part.affine.tobytes()
-            voxels = voxel_cache.get(key)
-            if voxels is None:
-                voxels = voxel_cache[key] = voxel_indices(points_mm, part.affine)
-            rows = np.flatnonzero(inside(voxels, part.array.shape))
+            grid = (part.affine.tobytes(), part.lookup.shape)
+            found_grid = grids.get(grid)
+            if found_grid is None:
+                voxels = voxel_indices(points_mm, part.affine)
+                rows = np.flatnonzero(inside(voxels, part.lookup.shape))
+                ijk = voxels[rows]
+                found_grid = grids[grid] = (rows, ijk[:, 0], ijk[:, 1], ijk[:, 2])
+            rows, i, j, k = found_grid
             if rows.size == 0:
                 continue
-            ijk = voxels[rows]
-            values = np.asarray(part.array[ijk[:, 0], ijk[:, 1], ijk[:, 2]])
+            values = part.lookup[i, j, k]
             keep = values > lower_threshold
-            rows, values = rows[keep], values[keep]
+            if not keep.all():
+                rows, values = rows[keep], values[keep]
+            if rows.size == 0:
+                continue
             fragment = np.empty(rows.size, dtype=object)
             fragment[:] = part.fragment
-            columns["point"].append(rows.astype(np.int64))
-            columns["region_row"].append(part.region_rows(values))
-            columns["volume"].append(np.full(rows.size, part.volume, dtype=np.int32))
-            columns["fragment"].append(fragment)
-            columns["label"].append(values.astype(np.int64))
-        if not columns["point"]:
+            found.append(
+                {
+                    "point": rows.astype(np.int64, copy=False),
+                    "region_row": part.region_rows(values),
+                    "volume": np.full(rows.size, part.volume, dtype=np.int32),
+                    "fragment": fragment,
+                    "label": values.astype(np.int64),
+                }
+            )
+        if not found:
             return empty_assignment(self.regions, labelled=True)
-        merged = sort_by_point({k: np.concatenate(v) for k, v in columns.items()})
+        # one contributing part is already in point order (flatnonzero); several are merged
+        merged = found[0] if len(found) == 1 else sort_by_point(_concat(found))
         return Assignment(
             point=merged["point"],
             region_row=merged["region_row"],
@@ -152,7 +161,7 @@ class LabelledMap:
             rows = np.flatnonzero(inside(voxels, part.array.shape))
             seen[rows] = True
             ijk = voxels[rows]
-            region_rows = part.region_rows(np.asarray(part.array[ijk[:, 0], ijk[:, 1], ijk[:, 2]]))
+            region_rows = part.region_rows(part.lookup[ijk[:, 0], ijk[:, 1], ijk[:, 2]])
             hit = region_rows >= 0
             result[rows[hit], region_rows[hit]] = 1.0
         result[~seen] = np.nan
@@ -170,3 +179,7 @@ class LabelledMap:
                 continue
             mask |= np.isin(part.array, labels).astype(np.uint8)
         return mask, base.affine
+
+
+def _concat(parts: list[dict[str, np.ndarray[Any, Any]]]) -> dict[str, np.ndarray[Any, Any]]:
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

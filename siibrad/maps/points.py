@@ -17,6 +17,8 @@ import numpy.typing as npt
 from siibrad.errors import InvalidPointsError
 
 _MAX_LISTED_ROWS = 20
+_INVERSE_MEMO_SIZE = 64
+_inverse_memo: dict[bytes, npt.NDArray[np.float64]] = {}
 
 
 def as_points_mm(points: Any) -> npt.NDArray[np.float64]:
@@ -71,11 +73,27 @@ def voxel_indices(
     >>> voxel_indices(np.array([[1.0, 2.9, -1.2]]), aff).tolist()
     [[1, 1, 0]]
     """
-    phys2vox = np.linalg.inv(affine)
-    homogeneous = np.c_[points_mm, np.ones(len(points_mm))]
+    phys2vox = inverse_affine(affine)
+    homogeneous = np.empty((len(points_mm), 4), dtype=np.float64)
+    homogeneous[:, :3] = points_mm
+    homogeneous[:, 3] = 1.0
     voxels = np.dot(phys2vox, homogeneous.T)[:3].T + 0.5
     result: npt.NDArray[np.int64] = voxels.astype(np.int64)
     return result
+
+
+def inverse_affine(affine: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The mm → voxel matrix of ``affine``, computed once per distinct affine (maps share few)."""
+    key = affine.tobytes()
+    found = _inverse_memo.get(key)
+    if found is not None:
+        return found
+    if len(_inverse_memo) >= _INVERSE_MEMO_SIZE:
+        _inverse_memo.clear()
+    inverse = np.linalg.inv(affine).astype(np.float64, copy=False)
+    inverse.setflags(write=False)
+    _inverse_memo[key] = inverse
+    return inverse
 
 
 def inside(voxels: npt.NDArray[np.int64], shape: tuple[int, ...]) -> npt.NDArray[np.bool_]:

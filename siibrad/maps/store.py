@@ -155,6 +155,7 @@ class MapStore:
                     fetcher=self.fetcher,
                     arrays=self.arrays,
                     progress=self._fetch_progress(progress, part.url),
+                    max_volume_bytes=self.settings.max_volume_bytes,
                 )
             except DataUnavailableError as exc:
                 failures.append((part, exc))
@@ -224,6 +225,7 @@ class MapStore:
                         fetcher=self.fetcher,
                         arrays=DecodedArrayCache(scratch),
                         progress=self._fetch_progress(progress, part.url),
+                        max_volume_bytes=self.settings.max_volume_bytes,
                     )
                 except DataUnavailableError as exc:
                     failures.append((part, exc))
@@ -278,14 +280,16 @@ class MapStore:
         """Assign points (N×3 mm, in the map's space) to the regions of ``map_``."""
         check_space(map_, space_id)
         points_mm = as_points_mm(points)
-        sigma = _sigmas(sigma_mm, len(points_mm))
+        exact_only = type(sigma_mm) in (int, float) and sigma_mm == 0  # the common call
+        sigma = None if exact_only else _sigmas(sigma_mm, len(points_mm))
         if len(points_mm) == 0:
             regions = build_region_table(map_, self.resolver)
             return empty_assignment(regions, labelled=map_.maptype == MapType.LABELLED)
         warm = self.warm(map_, progress)
-        sigma_vox = sigma / affine_scaling_mm(warm.affine)
-        uncertain = np.flatnonzero(sigma_vox >= SIGMA_EXACT_BELOW_VOXELS)
-        if uncertain.size == 0:
+        if sigma is not None:
+            sigma_vox = sigma / affine_scaling_mm(warm.affine)
+            uncertain = np.flatnonzero(sigma_vox >= SIGMA_EXACT_BELOW_VOXELS)
+        if sigma is None or uncertain.size == 0:
             result = warm.assign_exact(points_mm, lower_threshold)
         else:
             exact_rows = np.flatnonzero(sigma_vox < SIGMA_EXACT_BELOW_VOXELS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
@@ -25,7 +26,8 @@ from siibrad.methods.model_codec import codec_for
 def maps_layer() -> ModuleType:
     """:mod:`siibrad.methods._maps`, imported on first use: it brings nibabel and the maps layer,
     which cost daemon start-up (and so auto-start latency) that catalogue-only work never needs."""
-    return importlib.import_module("siibrad.methods._maps")
+    layer = sys.modules.get("siibrad.methods._maps")
+    return layer if layer is not None else importlib.import_module("siibrad.methods._maps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +206,31 @@ def map_fetch(ctx: MethodContext, params: MapFetchParams) -> dict[str, Any]:
     return out
 
 
+_SELECTIONS = "map_selections"
+_SELECTIONS_MAX = 1_024
+
+
 def _select_map(ctx: MethodContext, params: Any) -> tuple[Map, str | None]:
-    """The map a request names, and the space its points are declared in (if any)."""
+    """The map a request names, and the space its points are declared in (if any).
+
+    Answers are remembered per daemon (the catalogue never changes while it runs), so the
+    inline check and the handler of one small assignment resolve the names once; errors are not.
+    """
     points_space = getattr(params, "points_space", None)
+    key = (params.map, params.parcellation, params.space, params.maptype, params.spec, points_space)
+    memo: dict[Any, tuple[Map, str | None]] = ctx.services.setdefault(_SELECTIONS, {})
+    found = memo.get(key)
+    if found is None:
+        found = _resolve_map(ctx, params, points_space)
+        if len(memo) >= _SELECTIONS_MAX:
+            memo.clear()
+        memo[key] = found
+    return found
+
+
+def _resolve_map(
+    ctx: MethodContext, params: Any, points_space: str | None
+) -> tuple[Map, str | None]:
     if params.map is not None:
         found = ctx.catalog.map_by_spec(params.map)
         # beside an explicit map, ``space`` can only describe the points

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from siibrad.catalog import Catalog
 from siibrad.catalog.model import Map
 from siibrad.errors import InvalidPointsError
-from siibrad.maps.points import as_points_mm, voxel_indices
+from siibrad.maps.array_cache import DecodedArray
+from siibrad.maps.labelled import LabelledPart
+from siibrad.maps.points import as_points_mm, inverse_affine, voxel_indices
 from siibrad.maps.store import MapStore
 from siibrad.maps.uncertain import gaussian_kernel
 from siibrad.settings import Settings
@@ -81,6 +83,35 @@ def test_voxel_rounding_finds_the_voxel_whose_centre_is_nearest(
     affine[:3, 3] = [90.0, -126.0, -72.0]
     point = affine @ np.r_[np.add(ijk, offset), 1.0]
     assert voxel_indices(point[None, :3], affine).tolist() == [ijk]
+
+
+def test_remembered_inverse_affine_gives_the_same_voxels_as_a_fresh_inverse() -> None:
+    """The per-affine inverse memo changes nothing: siibra's formula with a fresh inverse agrees."""
+    rng = np.random.default_rng(3)
+    affines = [np.diag([1.0, 1.0, 1.0, 1.0]), np.diag([-0.4, 0.4, 0.4, 1.0])]
+    affines[0][:3, 3] = [-90.5, -126.5, -72.5]
+    points = np.vstack(
+        [rng.uniform(-100, 100, (2000, 3)), np.round(rng.uniform(-99, 99, (500, 3)))]
+    )
+    for affine in affines * 2:  # the second round is served from the memo
+        fresh = np.linalg.inv(affine)
+        expected = (fresh @ np.c_[points, np.ones(len(points))].T)[:3].T + 0.5
+        assert voxel_indices(points, affine).tolist() == expected.astype(np.int64).tolist()
+    assert not inverse_affine(affines[0]).flags.writeable  # shared: nobody may change it
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+def test_label_to_region_lookup_handles_negative_and_unknown_labels(dtype: type) -> None:
+    """Labels outside the lookup table (negative, or above it) give row -1, not an IndexError."""
+    array = np.zeros((2, 2, 2), dtype=dtype)
+    lut = np.array([-1, 7, -1, 9], dtype=np.int32)  # label 1 → row 7, label 3 → row 9
+    part = LabelledPart(
+        0, None, DecodedArray(array, np.eye(4), "x"), lut, np.zeros(4, np.int64), array
+    )
+    labels = np.array([1, 3, 2, 0], dtype=dtype)
+    assert part.region_rows(labels).tolist() == [7, 9, -1, -1]
+    assert part.region_rows(np.array([-2, 1, 4, 300], dtype=dtype)).tolist() == [-1, 7, -1, -1]
+    assert part.region_rows(np.array([], dtype=dtype)).tolist() == []
 
 
 def test_sigma_below_three_voxels_is_exact(shared_map_store: MapStore, jba31: Map) -> None:
