@@ -366,6 +366,30 @@ class MapStore:
             spec=f"volume {volume}",
         )
 
+    def forget(self, map_: Map) -> dict[str, Any]:
+        """Drop ``map_`` from memory and delete its persisted sparse index, if it has one.
+
+        The next request rebuilds the index, fetching again every region file that was missing
+        (an upstream that was down, a mirror completed since). Downloads and decoded volumes
+        stay: they are verified copies of their sources. The index folder is renamed away before
+        it is deleted, so a reader in another process sees the whole index or none.
+        """
+        with self._lock:
+            dropped = self._warm.pop(map_.id, None) is not None
+        removed_bytes = 0
+        folder = self._sparse_folder(map_)
+        if folder.is_dir():
+            removed_bytes = _tree_bytes(folder)
+            trash = Path(tempfile.mkdtemp(prefix=".forget-", dir=folder.parent))
+            try:
+                folder.rename(trash / "index")
+            except FileNotFoundError:  # another process removed it first
+                removed_bytes = 0
+            finally:
+                shutil.rmtree(trash, ignore_errors=True)
+        log.info("map_forgotten", map=map_.id, warm=dropped, removed_bytes=removed_bytes)
+        return {"dropped_warm": dropped, "removed_bytes": removed_bytes}
+
     def status(self) -> dict[str, Any]:
         """Warm maps, their sizes and the budget (for ``cache/status``)."""
         with self._lock:

@@ -129,14 +129,14 @@ def _few_points_on_warm_map(ctx: MethodContext, params: MapAssignParams) -> bool
         return False
     if len(params.points) > INLINE_MAX_POINTS:
         return False
-    found, _ = _select_map(ctx, params)
+    found, _ = select_map(ctx, params)
     return bool(maps_layer().map_store(ctx).is_warm(found.id))
 
 
 @method("map/assign", heavy=True, inline_if=_few_points_on_warm_map)
 def map_assign(ctx: MethodContext, params: MapAssignParams) -> dict[str, Any]:
     """Assign N×3 points (mm, in the map's space) to the map's regions: one row per hit."""
-    found, points_space = _select_map(ctx, params)
+    found, points_space = select_map(ctx, params)
     with maps_layer().map_progress(ctx, f"map {found.name}") as progress:
         result = (
             maps_layer()
@@ -151,7 +151,7 @@ def map_assign(ctx: MethodContext, params: MapAssignParams) -> dict[str, Any]:
             )
         )
     return {
-        "map": _map_ref(found),
+        "map": map_ref(found),
         "count": len(result),
         "columns": result.columns(),
         "missing_regions": list(result.missing_regions),
@@ -161,7 +161,7 @@ def map_assign(ctx: MethodContext, params: MapAssignParams) -> dict[str, Any]:
 @method("map/values", heavy=True)
 def map_values(ctx: MethodContext, params: MapValuesParams) -> dict[str, Any]:
     """Every region's value at every point: a dense N×R array with the region list."""
-    found, points_space = _select_map(ctx, params)
+    found, points_space = select_map(ctx, params)
     with maps_layer().map_progress(ctx, f"map {found.name}") as progress:
         values, regions, missing = (
             maps_layer()
@@ -170,7 +170,7 @@ def map_values(ctx: MethodContext, params: MapValuesParams) -> dict[str, Any]:
         )
     count = len(regions)
     return {
-        "map": _map_ref(found),
+        "map": map_ref(found),
         "regions": [
             {"name": regions.names[i], "id": regions.ids[i], "key": regions.keys[i]}
             for i in range(count)
@@ -183,7 +183,7 @@ def map_values(ctx: MethodContext, params: MapValuesParams) -> dict[str, Any]:
 @method("map/fetch", heavy=True)
 def map_fetch(ctx: MethodContext, params: MapFetchParams) -> dict[str, Any]:
     """A region's mask (labelled) or map (statistical), or a whole labelled volume."""
-    found, _ = _select_map(ctx, params)
+    found, _ = select_map(ctx, params)
     store = maps_layer().map_store(ctx)
     with maps_layer().map_progress(ctx, f"map {found.name}") as progress:
         if params.region is not None:
@@ -192,7 +192,7 @@ def map_fetch(ctx: MethodContext, params: MapFetchParams) -> dict[str, Any]:
             array, affine = store.map_volume(found, params.volume, params.fragment)
             region = None
     out: dict[str, Any] = {
-        "map": _map_ref(found),
+        "map": map_ref(found),
         "region": region,
         "shape": list(array.shape),
         "dtype": array.dtype.str,
@@ -210,7 +210,7 @@ _SELECTIONS = "map_selections"
 _SELECTIONS_MAX = 1_024
 
 
-def _select_map(ctx: MethodContext, params: Any) -> tuple[Map, str | None]:
+def select_map(ctx: MethodContext, params: Any) -> tuple[Map, str | None]:
     """The map a request names, and the space its points are declared in (if any).
 
     Answers are remembered per daemon (the catalogue never changes while it runs), so the
@@ -248,7 +248,7 @@ def _resolve_map(
     return found, space_id
 
 
-def _map_ref(found: Map) -> dict[str, Any]:
+def map_ref(found: Map) -> dict[str, Any]:
     return {
         "id": found.id,
         "name": found.name,

@@ -156,3 +156,23 @@ def test_cache_status_reports_warm_maps(client: Client) -> None:
     warm = {m["map"]: m for m in status["maps"]["warm_maps"]}
     assert any("jba31" in key for key in warm)
     assert status["maps"]["memory_budget_bytes"] > 0
+
+
+def test_cache_clear_forgets_a_map_and_the_next_request_rebuilds_it(client: Client) -> None:
+    """cache/clear drops the warm copy and the sparse index; the answer after it is the same."""
+    fsl = {"parcellation": "fsl juelich", "space": "mni152", "maptype": "statistical"}
+    point = {**fsl, "points": [[-8.0, -90.0, 4.0]]}
+    first = client.call("map/assign", point)
+    assert first["count"] > 0
+    cleared = client.call("cache/clear", fsl)
+    assert cleared["map"]["id"] == first["map"]["id"]
+    assert cleared["dropped_warm"] and cleared["removed_bytes"] > 0
+    warm = {m["map"] for m in client.call("cache/status")["maps"]["warm_maps"]}
+    assert first["map"]["id"] not in warm
+    again = client.call("map/assign", point)
+    assert again["columns"]["region"] == first["columns"]["region"]
+    np.testing.assert_array_equal(again["columns"]["map_value"], first["columns"]["map_value"])
+    labelled = client.call("cache/clear", LABELLED)  # no index on disk: only the warm copy goes
+    assert labelled["removed_bytes"] == 0
+    with pytest.raises(MapNotFoundError):
+        client.call("cache/clear", {"map": "no such map anywhere"})

@@ -14,6 +14,8 @@ from helpers.mirror import MirrorServer, mirror_settings_for, mirror_table
 from siibrad.catalog import Catalog
 from siibrad.catalog.model import Map
 from siibrad.maps.store import MapStore
+from siibrad.maps.volumes import volume_parts
+from siibrad.settings import Settings
 from siibrad.store.fetch import HttpFetcher
 
 ALLEN = "features/allen-ahba-samples/corrected_mni_coordinates.csv.gz"
@@ -177,3 +179,36 @@ def test_a_fresh_cache_builds_the_fsl_index_from_the_mirror(
     assert any(m.startswith("indexing") and d == t for m, d, t in reports)
     assert any(m.startswith("downloading") for m, _, _ in reports)
     assert list((tmp_path / "cache" / "maps" / "sparse").glob("*/meta.json"))
+
+
+def test_forgetting_a_map_refetches_the_regions_that_were_missing(
+    shared_data: Path, tmp_path: Path, maps_catalog: Catalog, jba118: Map
+) -> None:
+    """A region file that appears after the index was built is picked up after forget()."""
+    table = dict(mirror_table(shared_data))
+    urls = [p.url for p in volume_parts(jba118) if p.url in table][:3]
+    served = tmp_path / "served"
+    served.mkdir()
+    rules = []
+    for n, url in enumerate(urls):
+        rules.append(f"{url}={served / f'{n}.nii.gz'}")
+        if n < 2:  # the third file is not there yet (a mirror still being filled)
+            (served / f"{n}.nii.gz").symlink_to(table[url])
+    (tmp_path / "mirrors.txt").write_text("\n".join(rules) + "\n")
+    settings = Settings.from_env(
+        {}, cache_dir=tmp_path / "cache", mirrors_file=tmp_path / "mirrors.txt", offline=True
+    )
+    store = MapStore(settings, HttpFetcher(settings), maps_catalog)
+    before = store.warm(jba118)
+    assert len(before.index.included) == 2 and len(before.missing) == 210
+    late = next(m.region for m in before.missing if m.url == urls[2])
+
+    (served / "2.nii.gz").symlink_to(table[urls[2]])
+    assert store.warm(jba118) is before  # nothing changes by itself: the index is persisted
+    forgot = store.forget(jba118)
+    assert forgot["dropped_warm"] and forgot["removed_bytes"] > 0
+    after = store.warm(jba118)
+    assert len(after.index.included) == 3 and len(after.missing) == 209
+    assert late not in {m.region for m in after.missing}
+    assert store.forget(jba118)["removed_bytes"] > 0
+    assert store.forget(jba118) == {"dropped_warm": False, "removed_bytes": 0}

@@ -106,12 +106,14 @@ class _NoDaemon:
 
 
 @pytest.fixture(scope="module")
-def dispatcher(configuration_dir: Path) -> Dispatcher:
+def dispatcher(configuration_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Dispatcher:
     catalog = Catalog.load(configuration_dir)
     services: dict[str, Any] = {}
+    # offline, in a cache of its own: the examples must never touch the user's real cache
+    settings = Settings(cache_dir=tmp_path_factory.mktemp("schema-cache"), offline=True)
 
     def context(scope: RequestScope) -> MethodContext:
-        return MethodContext(catalog, Settings(), _NoDaemon(), scope, services)
+        return MethodContext(catalog, settings, _NoDaemon(), scope, services)
 
     dispatcher = Dispatcher(
         load_methods(),
