@@ -16,6 +16,9 @@ from typing import Any
 DEFAULT_CONFIGURATION = "github:siibra-1.0.1-alpha.25"
 """The configuration tag matching siibra-python 1.0.1a25, whose format siibrad implements."""
 
+DEFAULT_MAX_VOLUME_MB = 0.2 * 1024
+"""siibra's default ``SIIBRA_MAX_FETCH_SIZE_BYTES`` (0.2 GiB), the budget of one decoded volume."""
+
 
 def _user_cache_dir(env: Mapping[str, str]) -> Path:
     base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -49,6 +52,7 @@ class Settings:
     ebrains_token: str | None = field(default=None, repr=False)
     idle_timeout_s: float = 0.0
     memory_budget_bytes: int = 1536 * 1024**2
+    max_volume_bytes: int = int(DEFAULT_MAX_VOLUME_MB * 1024**2)
     log_format: str = "console"
     log_level: str = "info"
 
@@ -79,6 +83,9 @@ class Settings:
             ebrains_token=env.get("SIIBRAD_EBRAINS_TOKEN") or env.get("HBP_AUTH_TOKEN") or None,
             idle_timeout_s=_float(env, "SIIBRAD_IDLE_TIMEOUT_S", 0.0),
             memory_budget_bytes=int(_float(env, "SIIBRAD_MEMORY_BUDGET_MB", 1536) * 1024**2),
+            max_volume_bytes=int(
+                _float(env, "SIIBRAD_MAX_VOLUME_MB", DEFAULT_MAX_VOLUME_MB) * 1024**2
+            ),
             log_format=env.get("SIIBRAD_LOG_FORMAT", "console"),
             log_level=env.get("SIIBRAD_LOG_LEVEL", "info"),
         )

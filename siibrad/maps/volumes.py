@@ -6,7 +6,9 @@ Contract: a :class:`VolumeProvider` turns one configured URL into a :class:`Deco
 :class:`DecodedArrayCache`, so a second load of the same file is a memory map, not a gzip
 decode. :func:`choose_format` picks the format siibra prefers among a volume's providers
 (``nii``, then ``zip/nii``, then ``neuroglancer/precomputed``), and :func:`volume_parts`
-lists the (volume, fragment, url) triples a map is made of.
+lists the (volume, fragment, url) triples a map is made of. ``max_volume_bytes``
+(``SIIBRAD_MAX_VOLUME_MB``) bounds the array a multi-resolution format decodes; single-file
+formats ignore it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class VolumeProvider(Protocol):
         fetcher: Fetcher,
         arrays: DecodedArrayCache,
         progress: ByteProgress | None = None,
+        max_volume_bytes: int | None = None,
     ) -> DecodedArray: ...
 
 
@@ -63,6 +66,7 @@ class NiftiProvider:
         fetcher: Fetcher,
         arrays: DecodedArrayCache,
         progress: ByteProgress | None = None,
+        max_volume_bytes: int | None = None,
     ) -> DecodedArray:
         return arrays.get(fetcher.fetch(url, progress=progress))
 
@@ -79,6 +83,7 @@ class ZipNiftiProvider:
         fetcher: Fetcher,
         arrays: DecodedArrayCache,
         progress: ByteProgress | None = None,
+        max_volume_bytes: int | None = None,
     ) -> DecodedArray:
         zip_url, _, member = url.partition(" ")
         if not member:
