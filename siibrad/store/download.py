@@ -291,7 +291,9 @@ def _check_status(url: str, response: requests.Response) -> None:
         return
     where = _origin(response.url or url)
     if status in {404, 410}:
-        raise DataUnavailableError(f"{url} does not exist on {where} (HTTP {status})", url=url)
+        raise DataUnavailableError(
+            f"{url} does not exist on {where} (HTTP {status})", url=url, status=status, absent=True
+        )
     if status == 429 or status >= 500:
         retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
         raise _Retry(

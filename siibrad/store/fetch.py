@@ -6,6 +6,10 @@ returns the path of a complete local file or raises one siibrad error:
 - ``DataUnavailableError``: nowhere has it (404, a local mirror without the file, or an origin
   host we may not contact in offline mode); ``data`` names the ``url``, every ``attempts``
   entry, and the mirror setting to use (``mirrors_setting``, ``mirror_example``);
+  ``data.absent`` is true when the file does not exist: some place answered so (HTTP 404/410,
+  not in a local mirror directory) and every other place either answered so too or was skipped
+  in offline mode. Readers of datasets made of many files (neuroglancer precomputed chunks)
+  treat an absent file as empty and every other failure as an error;
 - ``FetchFailedError`` (refused, 4xx/5xx after retries, truncated, over the size cap),
   ``FetchTimeoutError`` (no connection or no answer within the timeouts),
   ``ChecksumMismatchError`` (wrong sha256 or content that cannot be what the name says).
@@ -131,6 +135,7 @@ class HttpFetcher:
                             DataUnavailableError(
                                 f"not contacting {_origin(url)}: offline mode (SIIBRAD_OFFLINE)",
                                 url=url,
+                                offline=True,
                             ),
                         )
                     )
@@ -163,7 +168,9 @@ class HttpFetcher:
         try:
             st = path.stat()
         except OSError:
-            raise DataUnavailableError(f"{path} does not exist", url=url, path=str(path)) from None
+            raise DataUnavailableError(
+                f"{path} does not exist", url=url, path=str(path), absent=True
+            ) from None
         if not path.is_file():
             raise DataUnavailableError(f"{path} is not a file", url=url, path=str(path))
         if expected_sha256 is not None:
@@ -209,6 +216,13 @@ def _summary(url: str, failures: list[tuple[Candidate, SiibradError]]) -> Siibra
             kind = candidate_kind
             details = dict(chosen[0].data)  # e.g. expected_sha256, status, max_bytes
             break
+    # Absent only if a place said so and none failed otherwise; an offline skip proves nothing.
+    absent = any(exc.data.get("absent") for _, exc in failures) and all(
+        exc.data.get("absent") or exc.data.get("offline") for _, exc in failures
+    )
+    details.pop("absent", None)
+    if absent:
+        details["absent"] = True
     lines = "; ".join(f"{a['via']}: {a['message']}" for a in attempts) or "no place to try"
     message = (
         f"cannot get {url} ({lines}). To use a local copy or a proxy, set "

@@ -308,7 +308,10 @@ class UpstreamError(SiibradError):
 
 
 class DataUnavailableError(UpstreamError):
-    """A file cannot be had from the origin or any mirror. data.url, data.mirrors_setting."""
+    """A file cannot be had from the origin or any mirror. data.url, data.mirrors_setting;
+    data.absent is true when the file does not exist (404, not in a local mirror) rather than
+    being unreachable.
+    """
 
     code = 2001
     type = "DataUnavailableError"
