@@ -137,7 +137,7 @@ def decode_nifti(source: Path, target: Path) -> tuple[npt.NDArray[np.float64], n
     scaled = slope is not None and (slope != 1.0 or (inter is not None and inter != 0.0))
     if scaled:
         return affine, _apply_scaling(target, float(slope), float(inter or 0.0))
-    return affine, _narrow_in_place(target)
+    return affine, narrow_in_place(target)
 
 
 def _copy_into(stream: _Prefixed, array: np.memmap[Any, Any]) -> None:
@@ -179,7 +179,7 @@ def _smallest_integer_dtype(lo: int, hi: int) -> np.dtype[Any] | None:
     return None
 
 
-def _narrow_in_place(target: Path) -> np.dtype[Any]:
+def narrow_in_place(target: Path) -> np.dtype[Any]:
     """Narrow an integer-valued array to its smallest integer dtype (labels stored as float)."""
     array: np.ndarray[Any, Any] = np.load(target, mmap_mode="r")
     dtype: np.dtype[Any] = array.dtype
