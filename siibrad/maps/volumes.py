@@ -21,6 +21,7 @@ from typing import ClassVar, Protocol
 from siibrad.catalog.model import Map, Volume
 from siibrad.errors import UnsupportedError
 from siibrad.maps.array_cache import DecodedArray, DecodedArrayCache
+from siibrad.maps.precomputed import PrecomputedProvider
 
 ByteProgress = Callable[[int, int | None], None]
 
@@ -96,13 +97,14 @@ PROVIDERS: dict[str, VolumeProvider] = {}
 
 
 def register_provider(provider: VolumeProvider) -> None:
-    """Make ``provider`` responsible for its formats (the precomputed reader registers itself)."""
+    """Make ``provider`` responsible for its formats."""
     for fmt in provider.formats:
         PROVIDERS[fmt] = provider
 
 
 register_provider(NiftiProvider())
 register_provider(ZipNiftiProvider())
+register_provider(PrecomputedProvider())
 
 PREFERRED_FORMATS = ("nii", "zip/nii", "neuroglancer/precomputed")
 
