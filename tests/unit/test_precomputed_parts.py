@@ -6,11 +6,11 @@ import copy
 import gzip
 import json
 import math
-import time
 import zlib
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -128,19 +128,21 @@ def test_compressed_segmentation_rejects_inconsistent_chunks() -> None:
         decode_compressed_segmentation(bytes(chunk[:12]), (4, 4, 4), (4, 4, 4), U32)
 
 
-def test_compressed_segmentation_decodes_a_real_64_cube_in_milliseconds(shared_data: Path) -> None:
-    """A 64³ Julich-Brain chunk (8³ blocks) decodes in well under 0.1 s (vectorised, not loops)."""
+def test_compressed_segmentation_decodes_a_real_64_cube_like_its_nifti(shared_data: Path) -> None:
+    """A 64³ Julich-Brain chunk (8³ blocks) equals the same voxels of the source NIfTI.
+
+    (Its speed, milliseconds per chunk, is measured by the cold-load numbers in docs/maps.md,
+    not asserted here.)
+    """
     chunk = gzip.decompress(
         (shared_data / "precomputed/jba31-mpm-lh-cseg/1mm/64-128_64-128_64-128.gz").read_bytes()
     )
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        decoded = decode_compressed_segmentation(chunk, (64, 64, 64), (8, 8, 8), U32)
-        timings.append(time.perf_counter() - started)
+    decoded = decode_compressed_segmentation(chunk, (64, 64, 64), (8, 8, 8), U32)
+    source = nib.load(shared_data / "julich-brain/v3.1-mpm-mni152/JulichBrainAtlas31_LH.nii.gz")
+    expected = np.asarray(source.dataobj)[64:128, 64:128, 64:128].transpose(2, 1, 0)  # z, y, x
     assert decoded.shape == (64, 64, 64)
     assert len(np.unique(decoded)) > 10
-    assert min(timings) < 0.1
+    np.testing.assert_array_equal(decoded, expected)
 
 
 # --- raw, jpeg, gzip -----------------------------------------------------------------------------
