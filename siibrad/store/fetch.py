@@ -150,7 +150,9 @@ class HttpFetcher:
                         expected_sha256=expected_sha256,
                     )
                 except SiibradError as exc:
-                    log.warning("fetch.failed", url=url, via=place.via, error=exc.message)
+                    # "not there" is an answer (precomputed datasets probe names), not a fault
+                    report = log.info if exc.data.get("absent") is True else log.warning
+                    report("fetch.failed", url=url, via=place.via, error=exc.message)
                     failures.append((place, exc))
                     continue
                 path = self.cache.store(url, done, via=place.via)

@@ -258,7 +258,7 @@ def _same(recorded: str, wanted: str) -> bool:
 def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed-ACK stall)
+        disable_nagle_algorithm = True  # headers and body at once: no 40 ms delayed-ACK stall
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean
