@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--idle-timeout", type=float, metavar="S", help="exit after S idle seconds (0 = never)"
     )
-    serve.add_argument("--log-format", choices=("json", "console"))
+    serve.add_argument("--log-format", choices=("auto", "json", "console"))
     serve.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     serve.add_argument("--workers", type=int, default=2, help="worker threads for heavy requests")
     serve.add_argument(

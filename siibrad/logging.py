@@ -1,5 +1,9 @@
 """structlog setup for the daemon: one cheap line per event, JSON or console, to stderr.
 
+The default format ``auto`` renders aligned console lines on a terminal and JSON lines anywhere
+else (a log file, a pipe, systemd's journal): they are what tools parse, and at ~10 µs a line
+they cost the request path half of what the console renderer does.
+
 Contract: :func:`configure_logging` is called once at start-up (``siibrad serve``). Loggers are
 cached on first use and filtered by level before any processor runs, so the per-request line
 costs a few microseconds. Nothing here ever logs settings' secrets: the EBRAINS token is kept
@@ -16,17 +20,20 @@ import structlog
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 LEVELS |= {"error": logging.ERROR, "critical": logging.CRITICAL}
+LOG_FORMATS = ("auto", "json", "console")
 
 
 def configure_logging(
-    log_format: str = "console", level: str = "info", stream: TextIO | None = None
+    log_format: str = "auto", level: str = "info", stream: TextIO | None = None
 ) -> None:
     """Route structlog to ``stream`` (stderr) as JSON lines or coloured console lines."""
-    if log_format not in ("json", "console"):
-        raise ValueError(f"log format must be 'json' or 'console', not {log_format!r}")
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     if level.lower() not in LEVELS:
         raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {level!r}")
     stream = stream or sys.stderr
+    if log_format == "auto":
+        log_format = "console" if stream.isatty() else "json"
     renderer: Any
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()

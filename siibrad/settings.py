@@ -53,7 +53,7 @@ class Settings:
     idle_timeout_s: float = 0.0
     memory_budget_bytes: int = 1536 * 1024**2
     max_volume_bytes: int = int(DEFAULT_MAX_VOLUME_MB * 1024**2)
-    log_format: str = "console"
+    log_format: str = "auto"
     log_level: str = "info"
 
     @classmethod
@@ -86,7 +86,7 @@ class Settings:
             max_volume_bytes=int(
                 _float(env, "SIIBRAD_MAX_VOLUME_MB", DEFAULT_MAX_VOLUME_MB) * 1024**2
             ),
-            log_format=env.get("SIIBRAD_LOG_FORMAT", "console"),
+            log_format=env.get("SIIBRAD_LOG_FORMAT", "auto"),
             log_level=env.get("SIIBRAD_LOG_LEVEL", "info"),
         )
         return replace(settings, **overrides) if overrides else settings
