@@ -182,3 +182,30 @@ def test_max_volume_setting_reads_megabytes_from_the_environment() -> None:
     """SIIBRAD_MAX_VOLUME_MB is in MiB; the default is siibra's 0.2 GiB."""
     assert Settings.from_env({}).max_volume_bytes == int(0.2 * 1024**3)
     assert Settings.from_env({"SIIBRAD_MAX_VOLUME_MB": "1.5"}).max_volume_bytes == 1572864
+
+
+def test_deep_on_disk_layout_in_a_mirror_directory_reads_like_the_flat_one(
+    shared_data: Path, mirror_settings: Settings, tmp_path: Path
+) -> None:
+    """neuroglancer-scripts' default layout (x0-x1/y0-y1/z0-z1.gz), as a local copy, is read too."""
+    name = "bigbrain-cls-1mm-raw-gzip"
+    flat = shared_data / "precomputed" / name
+    deep = tmp_path / "copy" / name
+    for source in flat.rglob("*"):
+        if source.is_file():
+            relative = source.relative_to(flat)
+            if relative.parent != Path("."):  # a chunk file: x0-x1_y0-y1_z0-z1(.gz)
+                relative = relative.parent / relative.name.replace("_", "/")
+            (deep / relative).parent.mkdir(parents=True, exist_ok=True)
+            (deep / relative).symlink_to(source)
+    assert (deep / "1mm" / "0-32" / "0-32" / "0-32.gz").is_symlink()
+    settings = Settings.from_env(
+        {},
+        cache_dir=tmp_path / "cache",
+        mirrors=f"https://precomputed.example.org/data={tmp_path / 'copy'}",
+        offline=True,
+    )
+    url = f"https://precomputed.example.org/data/{name}"
+    decoded = PROVIDER.load(url, fetcher=HttpFetcher(settings), arrays=arrays_of(settings))
+    expected = np.asarray(nib.load(shared_data / BIGBRAIN).dataobj)
+    np.testing.assert_array_equal(decoded.array, expected)

@@ -9,10 +9,12 @@ stored under a key made of the URL, the scale and the exact ``info`` and ``trans
 bytes, so every later load (in this process or another) maps it back without reading a chunk.
 
 Chunks come through the :class:`Fetcher` (so they land in the download cache too), a few at a
-time (:data:`PARALLEL_FETCHES`; decoding stays on the calling thread and at most twice that
-many chunks wait in memory). Unsharded chunk files are ``<scale>/x0-x1_y0-y1_z0-z1``, tried as
-named, then with ``.gz``; the first chunk is read alone and the form it was found in is tried
-first for the others. A sharded scale fetches each whole
+time (:data:`PARALLEL_FETCHES`; decoding stays on the calling thread and at most twice that many
+chunks wait in memory). Unsharded chunk files are ``<scale>/x0-x1_y0-y1_z0-z1`` (the URL form),
+tried as named, then with ``.gz``, then in neuroglancer-scripts' default on-disk "deep" layout
+``<scale>/x0-x1/y0-y1/z0-z1[.gz]`` (a local copy served from a mirror directory); the first
+chunk is read alone, and once a chunk has been found only its layout is tried for the others (so
+an absent chunk costs two probes, not four), its form first. A sharded scale fetches each whole
 ``<shard>.shard`` file once and reads only the indexes and chunks it needs. A chunk or shard
 that does not exist (the fetcher's ``data.absent``: HTTP 404/410, not in a local mirror) stays
 zero, as in siibra and neuroglancer; any other failure (5xx, timeout, refusal, corrupt bytes)
@@ -64,7 +66,13 @@ log = structlog.get_logger(__name__)
 FORMAT = "neuroglancer/precomputed"
 _DECODER = "siibrad-precomputed-1"
 """Part of every cache key: change it when decoding changes, so old arrays are not reused."""
-_CHUNK_SUFFIXES: tuple[str, ...] = ("", ".gz")
+_CHUNK_FORMS: tuple[tuple[bool, str], ...] = (
+    (False, ""),
+    (False, ".gz"),
+    (True, ""),
+    (True, ".gz"),
+)
+"""(deep layout, suffix) of chunk files, in the order they are tried."""
 PARALLEL_FETCHES = 4
 """Chunk files fetched at once: hides round trips to a remote server, bounded in memory."""
 
@@ -122,7 +130,7 @@ class _ScaleReader:
         self.scale = scale
         self.scale_url = urljoin(f"{root}/", scale.key).rstrip("/")
         self.progress = progress
-        self.suffixes = _CHUNK_SUFFIXES
+        self.forms = _CHUNK_FORMS
         self.total_bytes = info.decoded_bytes(scale)
         self.done_bytes = 0
         self.chunks = 0
@@ -143,8 +151,8 @@ class _ScaleReader:
             del out
         if self.absent == self.chunks:
             raise DataUnavailableError(
-                f"none of the {self.chunks} chunks of {self.scale_url} exists (only the flat "
-                "chunk layout x0-x1_y0-y1_z0-z1[.gz] and <shard>.shard files are read)",
+                f"none of the {self.chunks} chunks of {self.scale_url} exists (chunk files "
+                "x0-x1_y0-y1_z0-z1[.gz] or x0-x1/y0-y1/z0-z1[.gz], or <shard>.shard files)",
                 url=self.scale_url,
                 chunks=self.chunks,
             )
@@ -188,12 +196,15 @@ class _ScaleReader:
 
     def _fetch_chunk(self, name: str) -> tuple[bytes, str] | None:
         """(bytes, URL) of one chunk file, or ``None`` if it exists in neither form."""
-        for suffix in self.suffixes:
-            url = f"{self.scale_url}/{name}{suffix}"
+        forms = self.forms
+        for deep, suffix in forms:
+            url = f"{self.scale_url}/{name.replace('_', '/') if deep else name}{suffix}"
             path = _fetch_if_present(self.fetcher, url)
             if path is not None:
-                if suffix != self.suffixes[0]:  # one assignment: safe with fetching threads
-                    self.suffixes = (suffix, *(s for s in self.suffixes if s != suffix))
+                if len(forms) > 2 or (deep, suffix) != forms[0]:
+                    # one assignment (safe with the fetching threads): this layout only, this
+                    # form first
+                    self.forms = ((deep, suffix), (deep, ".gz" if suffix == "" else ""))
                 return path.read_bytes(), url
         return None
 
