@@ -51,27 +51,25 @@ def random_points(n: int, seed: int = 7) -> np.ndarray:
     return np.random.default_rng(seed).uniform([-70, -105, -50], [70, 70, 80], (n, 3))
 
 
-def median_ms(fn: Any, repeat: int) -> float:
+def timings_ms(fn: Any, repeat: int) -> list[float]:
+    """Sorted wall times (ms) of ``repeat`` calls of ``fn``."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
+        times.append((time.perf_counter() - t0) * 1000)
+    return sorted(times)
+
+
+def median_ms(fn: Any, repeat: int) -> float:
+    return statistics.median(timings_ms(fn, repeat))
 
 
 def p50_p99_ms(fn: Any, repeat: int) -> str:
     """``"p50 (p99)"`` in ms over ``repeat`` calls after 50 warm-up calls."""
-    for _ in range(50):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    p50, p99 = statistics.median(times) * 1000, times[int(0.99 * (len(times) - 1))] * 1000
-    return f"{p50:.3f} ({p99:.2f})"
+    timings_ms(fn, 50)
+    times = timings_ms(fn, repeat)
+    return f"{statistics.median(times):.3f} ({times[int(0.99 * (len(times) - 1))]:.2f})"
 
 
 def start_daemon(runtime: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:

@@ -10,6 +10,7 @@ share a grid (every configured fragmented map does).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,12 +35,15 @@ class LabelledPart:
     lut: npt.NDArray[np.int32]
     label_voxels: npt.NDArray[np.int64]
     """Voxel count per label value (index = label), for containedness scores."""
-    lookup: np.ndarray[Any, Any]
-    """The same voxels as a plain ndarray view (indexing a memmap object costs microseconds)."""
 
     @property
     def array(self) -> np.ndarray[Any, Any]:
         return self.data.array
+
+    @property
+    def lookup(self) -> np.ndarray[Any, Any]:
+        """The voxels as a plain ndarray view (0.1 µs; indexing the memmap object costs ~7 µs)."""
+        return np.asarray(self.data.array)
 
     @property
     def affine(self) -> npt.NDArray[np.float64]:
@@ -84,7 +88,7 @@ def build_part(
     flat = np.asarray(array).ravel(order="K")
     positive = flat[flat > 0].astype(np.int64)
     counts = np.bincount(positive, minlength=lut.size)
-    return LabelledPart(volume, fragment, data, lut, counts, np.asarray(array))
+    return LabelledPart(volume, fragment, data, lut, counts)
 
 
 class LabelledMap:
@@ -105,27 +109,35 @@ class LabelledMap:
     def affine(self) -> npt.NDArray[np.float64]:
         return self.parts[0].affine
 
+    def labels_at(
+        self, points_mm: npt.NDArray[np.float64]
+    ) -> Iterator[tuple[LabelledPart, npt.NDArray[np.int64], np.ndarray[Any, Any]]]:
+        """Per part: (part, rows of the points inside its grid, the voxel values there).
+
+        Fragments share a grid, so mm → voxel and the bounds test run once per distinct grid.
+        """
+        grids: dict[tuple[bytes, tuple[int, ...]], tuple[Any, ...]] = {}
+        for part in self.parts:
+            lookup = part.lookup
+            grid = (part.affine.tobytes(), lookup.shape)
+            found = grids.get(grid)
+            if found is None:
+                voxels = voxel_indices(points_mm, part.affine)
+                rows = np.flatnonzero(inside(voxels, lookup.shape))
+                ijk = voxels[rows]
+                found = grids[grid] = (rows, ijk[:, 0], ijk[:, 1], ijk[:, 2])
+            rows, i, j, k = found
+            yield part, rows, lookup[i, j, k]
+
     def assign_exact(
         self, points_mm: npt.NDArray[np.float64], lower_threshold: float = 0.0
     ) -> Assignment:
         found: list[dict[str, np.ndarray[Any, Any]]] = []
-        # fragments share a grid: mm → voxel and the bounds test run once per distinct grid
-        grids: dict[tuple[bytes, tuple[int, ...]], tuple[Any, ...]] = {}
-        for part in self.parts:
-            grid = (part.affine.tobytes(), part.lookup.shape)
-            found_grid = grids.get(grid)
-            if found_grid is None:
-                voxels = voxel_indices(points_mm, part.affine)
-                rows = np.flatnonzero(inside(voxels, part.lookup.shape))
-                ijk = voxels[rows]
-                found_grid = grids[grid] = (rows, ijk[:, 0], ijk[:, 1], ijk[:, 2])
-            rows, i, j, k = found_grid
-            if rows.size == 0:
-                continue
-            values = part.lookup[i, j, k]
-            keep = values > lower_threshold
-            if not keep.all():
-                rows, values = rows[keep], values[keep]
+        for part, inside_rows, labels in self.labels_at(points_mm):
+            keep = labels > lower_threshold
+            rows, values = (
+                (inside_rows, labels) if keep.all() else (inside_rows[keep], labels[keep])
+            )
             if rows.size == 0:
                 continue
             fragment = np.empty(rows.size, dtype=object)
@@ -156,12 +168,9 @@ class LabelledMap:
         """N×R: 1 where the point's voxel carries the region's label, NaN outside every part."""
         result = np.zeros((len(points_mm), len(self.regions)), dtype=np.float64)
         seen = np.zeros(len(points_mm), dtype=bool)
-        for part in self.parts:
-            voxels = voxel_indices(points_mm, part.affine)
-            rows = np.flatnonzero(inside(voxels, part.array.shape))
+        for part, rows, labels in self.labels_at(points_mm):
             seen[rows] = True
-            ijk = voxels[rows]
-            region_rows = part.region_rows(part.lookup[ijk[:, 0], ijk[:, 1], ijk[:, 2]])
+            region_rows = part.region_rows(labels)
             hit = region_rows >= 0
             result[rows[hit], region_rows[hit]] = 1.0
         result[~seen] = np.nan

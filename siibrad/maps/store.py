@@ -280,18 +280,16 @@ class MapStore:
         """Assign points (N×3 mm, in the map's space) to the regions of ``map_``."""
         check_space(map_, space_id)
         points_mm = as_points_mm(points)
-        exact_only = type(sigma_mm) in (int, float) and sigma_mm == 0  # the common call
-        sigma = None if exact_only else _sigmas(sigma_mm, len(points_mm))
+        sigma = _sigmas(sigma_mm, len(points_mm))  # None: every point is exact
         if len(points_mm) == 0:
             regions = build_region_table(map_, self.resolver)
             return empty_assignment(regions, labelled=map_.maptype == MapType.LABELLED)
         warm = self.warm(map_, progress)
-        if sigma is not None:
-            sigma_vox = sigma / affine_scaling_mm(warm.affine)
-            uncertain = np.flatnonzero(sigma_vox >= SIGMA_EXACT_BELOW_VOXELS)
-        if sigma is None or uncertain.size == 0:
+        sigma_vox = None if sigma is None else sigma / affine_scaling_mm(warm.affine)
+        if sigma_vox is None or sigma_vox.max() < SIGMA_EXACT_BELOW_VOXELS:
             result = warm.assign_exact(points_mm, lower_threshold)
         else:
+            uncertain = np.flatnonzero(sigma_vox >= SIGMA_EXACT_BELOW_VOXELS)
             exact_rows = np.flatnonzero(sigma_vox < SIGMA_EXACT_BELOW_VOXELS)
             exact = warm.assign_exact(points_mm[exact_rows], lower_threshold)
             exact = _renumber(exact, exact_rows)
@@ -427,7 +425,10 @@ def check_space(map_: Map, space_id: str | None) -> None:
         )
 
 
-def _sigmas(sigma_mm: Any, count: int) -> npt.NDArray[np.float64]:
+def _sigmas(sigma_mm: Any, count: int) -> npt.NDArray[np.float64] | None:
+    """One valid sigma (mm) per point, or ``None`` for the common call: every point exact."""
+    if type(sigma_mm) in (int, float) and sigma_mm == 0:
+        return None
     try:
         sigma = np.asarray(sigma_mm, dtype=np.float64)
         sigma = np.broadcast_to(sigma, (count,)) if sigma.ndim == 0 else sigma

@@ -105,9 +105,7 @@ def test_label_to_region_lookup_handles_negative_and_unknown_labels(dtype: type)
     """Labels outside the lookup table (negative, or above it) give row -1, not an IndexError."""
     array = np.zeros((2, 2, 2), dtype=dtype)
     lut = np.array([-1, 7, -1, 9], dtype=np.int32)  # label 1 → row 7, label 3 → row 9
-    part = LabelledPart(
-        0, None, DecodedArray(array, np.eye(4), "x"), lut, np.zeros(4, np.int64), array
-    )
+    part = LabelledPart(0, None, DecodedArray(array, np.eye(4), "x"), lut, np.zeros(4, np.int64))
     labels = np.array([1, 3, 2, 0], dtype=dtype)
     assert part.region_rows(labels).tolist() == [7, 9, -1, -1]
     assert part.region_rows(np.array([-2, 1, 4, 300], dtype=dtype)).tolist() == [-1, 7, -1, -1]
