@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
 
 from siibrad.maps.precomputed.compressed_segmentation import decode_compressed_segmentation
 from siibrad.maps.precomputed.info import Scale, Vec3
@@ -110,6 +109,8 @@ def decode_chunk(
 
 
 def _decode_jpeg(data: bytes, shape_xyz: Vec3) -> npt.NDArray[np.uint8]:
+    from PIL import Image  # noqa: PLC0415 (8 ms to import; only jpeg volumes need it)
+
     sx, sy, sz = shape_xyz
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
